@@ -1,0 +1,227 @@
+// POSIX fibers: makecontext prepares each stack; switches are register-only where that is safe.
+//
+// glibc's swapcontext saves and restores the signal mask with a system call on every switch
+// (~650 ns per round trip here). On x86-64 we switch with a few instructions instead: each new
+// fiber is entered once through setcontext, parks itself with the register-only switch, and from
+// then on every switch saves and loads only the callee-saved registers and the stack pointer.
+// The register-only switch would desynchronise a CET shadow stack, so when one is active (or
+// ASYNCJOB_FIBER=ucontext is set) every switch goes through swapcontext instead.
+#if !defined(_WIN32)
+
+#if defined(__APPLE__) && !defined(_XOPEN_SOURCE)
+#define _XOPEN_SOURCE 600  // macOS hides the ucontext functions without it
+#endif
+
+#include "fiber.h"
+
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "stack.h"
+
+#if __has_include(<ucontext.h>)
+#include <ucontext.h>
+#define ASYNCJOB_HAVE_UCONTEXT 1
+#else
+#define ASYNCJOB_HAVE_UCONTEXT 0  // musl: no ucontext, no fibers
+#endif
+
+#if ASYNCJOB_HAVE_UCONTEXT && defined(__x86_64__)
+#define ASYNCJOB_HAVE_ASM_SWITCH 1
+#else
+#define ASYNCJOB_HAVE_ASM_SWITCH 0
+#endif
+
+#if ASYNCJOB_HAVE_ASM_SWITCH
+extern "C" {
+// Saves the callee-saved registers on the current stack, stores the stack pointer in *saveSp,
+// then loads loadSp and restores the registers saved there, returning into that fiber.
+void asyncjob_fiber_switch(void** saveSp, void* loadSp);
+// Saves like asyncjob_fiber_switch, then calls fn(arg) on the same stack; fn never returns. A
+// later asyncjob_fiber_switch to *saveSp returns from this call.
+void asyncjob_fiber_save_and_call(void** saveSp, void (*fn)(void*), void* arg);
+}
+
+#if defined(__APPLE__)
+#define ASYNCJOB_ASM_FN(name) ".globl _" #name "\n.private_extern _" #name "\n.p2align 4\n_" #name ":\n"
+#define ASYNCJOB_ASM_END(name) ""
+#else
+#define ASYNCJOB_ASM_FN(name) \
+  ".globl " #name "\n.hidden " #name "\n.type " #name ",@function\n.p2align 4\n" #name ":\n"
+#define ASYNCJOB_ASM_END(name) ".size " #name ", .-" #name "\n"
+#endif
+
+// The frame both functions leave: r15 r14 r13 r12 rbx rbp, MXCSR and the x87 control word (the
+// System V ABI makes their control bits callee-saved), then the return address. 56 bytes plus
+// the return address keep the stack 16-byte aligned at the call in save_and_call.
+#define ASYNCJOB_X64_SAVE                                                                \
+  "pushq %rbp\n pushq %rbx\n pushq %r12\n pushq %r13\n pushq %r14\n pushq %r15\n"      \
+  "subq $8, %rsp\n stmxcsr (%rsp)\n fnstcw 4(%rsp)\n"
+
+asm(".text\n"
+    ASYNCJOB_ASM_FN(asyncjob_fiber_switch)
+    ASYNCJOB_X64_SAVE
+    "movq %rsp, (%rdi)\n"
+    "movq %rsi, %rsp\n"
+    "ldmxcsr (%rsp)\n fldcw 4(%rsp)\n addq $8, %rsp\n"
+    "popq %r15\n popq %r14\n popq %r13\n popq %r12\n popq %rbx\n popq %rbp\n"
+    "ret\n"
+    ASYNCJOB_ASM_END(asyncjob_fiber_switch)
+    ASYNCJOB_ASM_FN(asyncjob_fiber_save_and_call)
+    ASYNCJOB_X64_SAVE
+    "movq %rsp, (%rdi)\n"
+    "movq %rdx, %rdi\n"
+    "callq *%rsi\n"
+    "ud2\n"
+    ASYNCJOB_ASM_END(asyncjob_fiber_save_and_call));
+#endif  // ASYNCJOB_HAVE_ASM_SWITCH
+
+namespace asyncjob {
+
+namespace {
+
+enum class Switch { None, Asm, Ucontext };
+
+#if ASYNCJOB_HAVE_ASM_SWITCH
+// RDSSP reads the shadow-stack pointer; it is a no-op (leaving 0) when shadow stacks are off
+// and on processors without CET. Encoded as bytes for assemblers that predate it.
+bool shadowStackActive() {
+  uint64_t ssp = 0;
+  asm volatile(".byte 0xf3, 0x48, 0x0f, 0x1e, 0xc8" : "+a"(ssp));  // rdsspq %rax
+  return ssp != 0;
+}
+#endif
+
+Switch detectSwitch() {
+#if !ASYNCJOB_HAVE_UCONTEXT
+  return Switch::None;
+#else
+#if ASYNCJOB_HAVE_ASM_SWITCH
+  const char* forced = std::getenv("ASYNCJOB_FIBER");
+  if (forced != nullptr && std::strcmp(forced, "ucontext") == 0) return Switch::Ucontext;
+  if (shadowStackActive()) return Switch::Ucontext;
+  return Switch::Asm;
+#else
+  return Switch::Ucontext;
+#endif
+#endif
+}
+
+Switch activeSwitch() {
+  static const Switch chosen = detectSwitch();
+  return chosen;
+}
+
+}  // namespace
+
+#if ASYNCJOB_HAVE_UCONTEXT
+
+namespace {
+
+struct PosixFiber final : Fiber {
+  ucontext_t context;    // every switch with Switch::Ucontext; only the first entry with Asm
+  void* sp = nullptr;    // Switch::Asm: the saved stack pointer while this fiber is not running
+  void* creatorSp = nullptr;  // Switch::Asm: where create() waits while the new fiber parks
+  Stack stack;           // empty for a thread's own fiber
+  Fiber::Entry entry = nullptr;
+  void* arg = nullptr;
+};
+
+// makecontext passes int arguments only, so the fiber's address travels in two halves.
+void fiberStart(unsigned int high, unsigned int low) {
+  auto* self = reinterpret_cast<PosixFiber*>(
+      static_cast<uintptr_t>((static_cast<uint64_t>(high) << 32) | static_cast<uint64_t>(low)));
+#if ASYNCJOB_HAVE_ASM_SWITCH
+  if (activeSwitch() == Switch::Asm) asyncjob_fiber_switch(&self->sp, self->creatorSp);
+#endif
+  self->entry(self->arg);
+  std::abort();  // a fiber's entry switches away for good; returning is a bug
+}
+
+#if ASYNCJOB_HAVE_ASM_SWITCH
+void enterThroughContext(void* fiber) {
+  setcontext(&static_cast<PosixFiber*>(fiber)->context);
+  std::abort();  // setcontext returns only on failure
+}
+#endif
+
+}  // namespace
+
+Fiber* Fiber::createFromCurrentThread() {
+  if (activeSwitch() == Switch::None) return nullptr;
+  return new (std::nothrow) PosixFiber;
+}
+
+Fiber* Fiber::create(size_t stackSize, Entry entry, void* arg) {
+  if (activeSwitch() == Switch::None) return nullptr;
+  auto* fiber = new (std::nothrow) PosixFiber;
+  if (fiber == nullptr) return nullptr;
+  if (!stackAllocate(stackSize, &fiber->stack) || getcontext(&fiber->context) != 0) {
+    stackFree(&fiber->stack);
+    delete fiber;
+    return nullptr;
+  }
+  fiber->entry = entry;
+  fiber->arg = arg;
+  fiber->context.uc_stack.ss_sp = fiber->stack.base;
+  fiber->context.uc_stack.ss_size = fiber->stack.size;
+  fiber->context.uc_link = nullptr;
+  const auto address = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(fiber));
+  makecontext(&fiber->context, reinterpret_cast<void (*)()>(fiberStart), 2,
+              static_cast<unsigned int>(address >> 32), static_cast<unsigned int>(address));
+#if ASYNCJOB_HAVE_ASM_SWITCH
+  if (activeSwitch() == Switch::Asm) {
+    // Run the fiber up to its parking switch, so that it is resumed like any other.
+    asyncjob_fiber_save_and_call(&fiber->creatorSp, enterThroughContext, fiber);
+  }
+#endif
+  return fiber;
+}
+
+void Fiber::destroy(Fiber* fiber) {
+  if (fiber == nullptr) return;
+  auto* self = static_cast<PosixFiber*>(fiber);
+  stackFree(&self->stack);
+  delete self;
+}
+
+void Fiber::switchTo(Fiber* to) {
+  auto* self = static_cast<PosixFiber*>(this);
+  auto* next = static_cast<PosixFiber*>(to);
+#if ASYNCJOB_HAVE_ASM_SWITCH
+  if (activeSwitch() == Switch::Asm) {
+    asyncjob_fiber_switch(&self->sp, next->sp);
+    return;
+  }
+#endif
+  if (swapcontext(&self->context, &next->context) != 0) std::abort();
+}
+
+#else  // !ASYNCJOB_HAVE_UCONTEXT
+
+Fiber* Fiber::createFromCurrentThread() { return nullptr; }
+Fiber* Fiber::create(size_t, Entry, void*) { return nullptr; }
+void Fiber::destroy(Fiber*) {}
+void Fiber::switchTo(Fiber*) { std::abort(); }
+
+#endif  // ASYNCJOB_HAVE_UCONTEXT
+
+const char* Fiber::backendName() {
+  switch (activeSwitch()) {
+    case Switch::Asm:
+      return "asm-x86_64";
+    case Switch::Ucontext:
+      return "ucontext";
+    case Switch::None:
+      break;
+  }
+  return "none";
+}
+
+bool Fiber::isSupported() { return activeSwitch() != Switch::None; }
+
+}  // namespace asyncjob
+
+#endif  // !_WIN32

@@ -28,17 +28,13 @@
 #define ASYNCJOB_HAVE_UCONTEXT 0  // musl: no ucontext, no fibers
 #endif
 
-#if ASYNCJOB_HAVE_UCONTEXT && defined(__x86_64__)
-#define ASYNCJOB_HAVE_ASM_SWITCH 1
-#else
-#define ASYNCJOB_HAVE_ASM_SWITCH 0
-#endif
+#define ASYNCJOB_HAVE_ASM_SWITCH ASYNCJOB_FIBER_INLINE_SWITCH  // fiber.h decides
 
 #if ASYNCJOB_HAVE_ASM_SWITCH
+// asyncjob_fiber_switch (declared in fiber.h) saves the callee-saved registers on the current
+// stack, stores the stack pointer in *saveSp, then loads loadSp and restores the registers saved
+// there, returning `value` into that fiber.
 extern "C" {
-// Saves the callee-saved registers on the current stack, stores the stack pointer in *saveSp,
-// then loads loadSp and restores the registers saved there, returning into that fiber.
-void asyncjob_fiber_switch(void** saveSp, void* loadSp);
 // Saves like asyncjob_fiber_switch, then calls fn(arg) on the same stack; fn never returns. A
 // later asyncjob_fiber_switch to *saveSp returns from this call.
 void asyncjob_fiber_save_and_call(void** saveSp, void (*fn)(void*), void* arg);
@@ -54,7 +50,7 @@ void asyncjob_fiber_save_and_call(void** saveSp, void (*fn)(void*), void* arg);
 #endif
 
 // The frame both functions leave: r15 r14 r13 r12 rbx rbp, MXCSR and the x87 control word (the
-// System V ABI makes their control bits callee-saved), then the return address. 56 bytes plus
+// System V ABI makes their control bits callee-saved), then the return address: 56 bytes plus
 // the return address keep the stack 16-byte aligned at the call in save_and_call.
 #define ASYNCJOB_X64_SAVE                                                                \
   "pushq %rbp\n pushq %rbx\n pushq %r12\n pushq %r13\n pushq %r14\n pushq %r15\n"      \
@@ -67,6 +63,7 @@ asm(".text\n"
     "movq %rsi, %rsp\n"
     "ldmxcsr (%rsp)\n fldcw 4(%rsp)\n addq $8, %rsp\n"
     "popq %r15\n popq %r14\n popq %r13\n popq %r12\n popq %rbx\n popq %rbp\n"
+    "movl %edx, %eax\n"  // the value handed over becomes the resumed side's return value
     "ret\n"
     ASYNCJOB_ASM_END(asyncjob_fiber_switch)
     ASYNCJOB_ASM_FN(asyncjob_fiber_save_and_call)
@@ -116,17 +113,27 @@ Switch activeSwitch() {
 
 }  // namespace
 
+#if ASYNCJOB_HAVE_ASM_SWITCH
+// Set at load time; every fiber is created later, so every switch sees the final value.
+bool Fiber::asmSwitch_ = activeSwitch() == Switch::Asm;
+#endif
+
 #if ASYNCJOB_HAVE_UCONTEXT
 
 namespace {
 
 struct PosixFiber final : Fiber {
   ucontext_t context;    // every switch with Switch::Ucontext; only the first entry with Asm
-  void* sp = nullptr;    // Switch::Asm: the saved stack pointer while this fiber is not running
+  int handedOver = 0;    // Switch::Ucontext: the value the last switch to this fiber passed
   void* creatorSp = nullptr;  // Switch::Asm: where create() waits while the new fiber parks
   Stack stack;           // empty for a thread's own fiber
   Fiber::Entry entry = nullptr;
   void* arg = nullptr;
+
+#if ASYNCJOB_HAVE_ASM_SWITCH
+  // Returns to create(), leaving this fiber where the first switch to it will resume it.
+  void park() { asyncjob_fiber_switch(&sp_, creatorSp, 0); }
+#endif
 };
 
 // makecontext passes int arguments only, so the fiber's address travels in two halves.
@@ -134,7 +141,7 @@ void fiberStart(unsigned int high, unsigned int low) {
   auto* self = reinterpret_cast<PosixFiber*>(
       static_cast<uintptr_t>((static_cast<uint64_t>(high) << 32) | static_cast<uint64_t>(low)));
 #if ASYNCJOB_HAVE_ASM_SWITCH
-  if (activeSwitch() == Switch::Asm) asyncjob_fiber_switch(&self->sp, self->creatorSp);
+  if (activeSwitch() == Switch::Asm) self->park();
 #endif
   self->entry(self->arg);
   std::abort();  // a fiber's entry switches away for good; returning is a bug
@@ -187,16 +194,12 @@ void Fiber::destroy(Fiber* fiber) {
   delete self;
 }
 
-void Fiber::switchTo(Fiber* to) {
+int Fiber::switchToSlow(Fiber* to, int value) {
   auto* self = static_cast<PosixFiber*>(this);
   auto* next = static_cast<PosixFiber*>(to);
-#if ASYNCJOB_HAVE_ASM_SWITCH
-  if (activeSwitch() == Switch::Asm) {
-    asyncjob_fiber_switch(&self->sp, next->sp);
-    return;
-  }
-#endif
+  next->handedOver = value;
   if (swapcontext(&self->context, &next->context) != 0) std::abort();
+  return self->handedOver;
 }
 
 #else  // !ASYNCJOB_HAVE_UCONTEXT
@@ -204,7 +207,7 @@ void Fiber::switchTo(Fiber* to) {
 Fiber* Fiber::createFromCurrentThread() { return nullptr; }
 Fiber* Fiber::create(size_t, Entry, void*) { return nullptr; }
 void Fiber::destroy(Fiber*) {}
-void Fiber::switchTo(Fiber*) { std::abort(); }
+int Fiber::switchToSlow(Fiber*, int) { std::abort(); }
 
 #endif  // ASYNCJOB_HAVE_UCONTEXT
 

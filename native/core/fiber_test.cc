@@ -21,27 +21,26 @@ struct PingPong {
   std::vector<int> trace;
 };
 
+// Records what it is handed and hands back 100 more.
 void pingPongWorker(void* arg) {
   auto* p = static_cast<PingPong*>(arg);
-  for (int i = 0;; i++) {
-    p->trace.push_back(100 + i);
-    p->worker->switchTo(p->main);
+  int received = 0;  // the first entry is handed nothing
+  for (;;) {
+    p->trace.push_back(received);
+    received = p->worker->switchTo(p->main, received + 100);
   }
 }
 
 }  // namespace
 
-TEST(fiber_switches_back_and_forth) {
+TEST(fiber_switches_back_and_forth_handing_over_values) {
   PingPong p;
   p.main = Fiber::createFromCurrentThread();
   REQUIRE(p.main != nullptr, "thread fiber");
   p.worker = Fiber::create(64 * 1024, pingPongWorker, &p);
   REQUIRE(p.worker != nullptr, "worker fiber");
-  for (int i = 0; i < 3; i++) {
-    p.trace.push_back(i);
-    p.main->switchTo(p.worker);
-  }
-  const std::vector<int> expected{0, 100, 1, 101, 2, 102};
+  for (int i = 1; i <= 3; i++) p.trace.push_back(p.main->switchTo(p.worker, i));
+  const std::vector<int> expected{0, 100, 2, 102, 3, 103};
   EXPECT(p.trace == expected, "interleaving (%zu events)", p.trace.size());
   Fiber::destroy(p.worker);
   Fiber::destroy(p.main);
@@ -63,7 +62,7 @@ void changeRounding(void* arg) {
   auto* r = static_cast<Rounding*>(arg);
   std::fesetround(FE_UPWARD);  // glibc and mingw set both the x87 and the SSE unit
   for (;;) {
-    r->worker->switchTo(r->main);
+    r->worker->switchTo(r->main, 0);
     r->seenInWorker = sseRounding();
   }
 }
@@ -77,7 +76,7 @@ TEST(fiber_switch_keeps_each_side_floating_point_control) {
   r.worker = Fiber::create(64 * 1024, changeRounding, &r);
   REQUIRE(r.main != nullptr && r.worker != nullptr, "fibers");
   std::fesetround(FE_TONEAREST);
-  r.main->switchTo(r.worker);
+  r.main->switchTo(r.worker, 0);
   EXPECT(sseRounding() == _MM_ROUND_NEAREST, "the worker's round-up leaked back: 0x%x",
          sseRounding());
 #ifndef _WIN32
@@ -86,7 +85,7 @@ TEST(fiber_switch_keeps_each_side_floating_point_control) {
          std::fegetround());
 #endif
   _MM_SET_ROUNDING_MODE(_MM_ROUND_TOWARD_ZERO);
-  r.main->switchTo(r.worker);
+  r.main->switchTo(r.worker, 0);
   EXPECT(r.seenInWorker == _MM_ROUND_UP, "the worker kept its own mode: 0x%x", r.seenInWorker);
   EXPECT(sseRounding() == _MM_ROUND_TOWARD_ZERO, "main kept its own mode: 0x%x", sseRounding());
   std::fesetround(FE_TONEAREST);

@@ -18,6 +18,7 @@ struct WindowsFiber final : Fiber {
   LPVOID handle = nullptr;
   bool isThread = false;         // wraps a thread rather than owning a fiber
   bool convertedThread = false;  // createFromCurrentThread converted it and must convert back
+  int handedOver = 0;            // the value the last switch to this fiber passed
   Fiber::Entry entry = nullptr;
   void* arg = nullptr;
 };
@@ -72,12 +73,15 @@ void Fiber::destroy(Fiber* fiber) {
   delete self;
 }
 
-void Fiber::switchTo(Fiber* to) {
+int Fiber::switchToSlow(Fiber* to, int value) {
   // The x64 ABI makes MXCSR's control bits callee-saved. FIBER_FLAG_FLOAT_SWITCH asks Windows to
   // switch them, but not every implementation does (Wine does not), so keep our own.
   const unsigned int mxcsr = _mm_getcsr();
-  SwitchToFiber(static_cast<WindowsFiber*>(to)->handle);
+  auto* next = static_cast<WindowsFiber*>(to);
+  next->handedOver = value;
+  SwitchToFiber(next->handle);
   _mm_setcsr(mxcsr);
+  return static_cast<WindowsFiber*>(this)->handedOver;
 }
 
 const char* Fiber::backendName() { return "windows-fibers"; }

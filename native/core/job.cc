@@ -4,6 +4,12 @@
 // switch back to), its pool, and the job running now. A job remembers who started or resumed it
 // last (another job, or the thread itself) and pauses or finishes back to exactly that one; this
 // is what lets jobs nest, where OpenSSL's single dispatcher per thread cannot.
+//
+// The side that gives up control does the bookkeeping before it switches (a pausing job fills in
+// its caller's job handle, a finishing job the return value), and hands the status over through
+// the switch. So asyncjob_start_job and asyncjob_pause_job end in the switch itself, and the
+// resumed side returns straight to its caller: a round trip costs the two unavoidable
+// mispredicted returns and no more.
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -15,12 +21,13 @@
 namespace {
 
 enum class JobState {
-  Idle,      // in the pool's free list
-  Running,   // on its fiber now, or resuming a job nested in it
-  Pausing,   // switched back to its resumer from asyncjob_pause_job
-  Paused,    // asyncjob_start_job returned ASYNCJOB_PAUSE for it
-  Stopping,  // its function returned; its resumer collects the result
+  Idle,     // in the pool's free list
+  Running,  // on its fiber now, or resuming a job nested in it
+  Paused,   // asyncjob_start_job returned ASYNCJOB_PAUSE for it
 };
+
+// What a resumed job's pending asyncjob_pause_job returns.
+constexpr int kPauseReturns = 1;
 
 struct ThreadJobs;
 
@@ -32,8 +39,9 @@ struct asyncjob_job {
   JobState state = JobState::Idle;
   int (*func)(void*) = nullptr;
   void* args = nullptr;  // the job's own copy, or nullptr
-  int ret = 0;
   asyncjob_wait_ctx* waitCtx = nullptr;
+  asyncjob_job** callerJob = nullptr;  // where the last start/resume wants the handle
+  int* callerRet = nullptr;            // where the last start/resume wants the return value
   asyncjob_job* resumer = nullptr;  // who started or resumed it last; nullptr: the thread
   unsigned int pauseBlocks = 0;
   asyncjob_job* nextFree = nullptr;     // the pool's idle jobs
@@ -54,21 +62,14 @@ struct Pool {
 
 void jobMain(void* arg);
 
+// Trivially destructible, so that the hot paths reach it with a plain thread-local access (a
+// destructor would add an initialisation check to every access); ThreadExit frees it instead.
 struct ThreadJobs {
   Fiber* threadFiber = nullptr;
   Pool* pool = nullptr;
   asyncjob_job* current = nullptr;
 
-  ~ThreadJobs() {
-    // At thread exit. If the thread (or the process, through exit()) ends from inside a job, we
-    // are running on one of the stacks we would free: leave everything to the OS.
-    if (current == nullptr) teardown(/*force=*/true);
-  }
-
-  bool ensureThreadFiber() {
-    if (threadFiber == nullptr) threadFiber = Fiber::createFromCurrentThread();
-    return threadFiber != nullptr;
-  }
+  bool ensureThreadFiber();
 
   Fiber* resumerFiber(const asyncjob_job* job) const {
     return job->resumer != nullptr ? job->resumer->fiber : threadFiber;
@@ -103,6 +104,8 @@ struct ThreadJobs {
     job->func = nullptr;
     job->waitCtx = nullptr;
     job->resumer = nullptr;
+    job->callerJob = nullptr;
+    job->callerRet = nullptr;
     job->state = JobState::Idle;
     job->nextFree = pool->freeList;
     pool->freeList = job;
@@ -167,13 +170,39 @@ struct ThreadJobs {
 
 thread_local ThreadJobs t_jobs;
 
+// Frees the thread's jobs when the thread ends. Touched only when a thread first gets its fiber,
+// which is when there is anything to free.
+struct ThreadExit {
+  bool armed = false;
+  ~ThreadExit() {
+    // If the thread (or the process, through exit()) ends from inside a job, we are running on
+    // one of the stacks we would free: leave everything to the OS.
+    if (armed && t_jobs.current == nullptr) t_jobs.teardown(/*force=*/true);
+  }
+};
+thread_local ThreadExit t_exit;
+
+bool ThreadJobs::ensureThreadFiber() {
+  if (threadFiber == nullptr) {
+    threadFiber = Fiber::createFromCurrentThread();
+    t_exit.armed = true;
+  }
+  return threadFiber != nullptr;
+}
+
 void jobMain(void* arg) {
   auto* job = static_cast<asyncjob_job*>(arg);
+  ThreadJobs& jobs = *job->owner;
   for (;;) {
-    job->ret = job->func(job->args);
-    job->state = JobState::Stopping;
-    job->fiber->switchTo(job->owner->resumerFiber(job));
-    // Switched back to only when the pool hands this job out again.
+    const int ret = job->func(job->args);
+    if (job->callerRet != nullptr) *job->callerRet = ret;
+    *job->callerJob = nullptr;
+    jobs.current = job->resumer;
+    Fiber* back = jobs.resumerFiber(job);
+    // Back in the pool while its stack still runs: nothing else runs before the switch, and the
+    // pool hands the job out again only from another fiber.
+    jobs.release(job);
+    job->fiber->switchTo(back, ASYNCJOB_FINISH);
   }
 }
 
@@ -205,6 +234,8 @@ int asyncjob_start_job(asyncjob_job** job, asyncjob_wait_ctx* ctx, int* ret, int
   if (target != nullptr) {
     // Resume. func, args and ctx are ignored, as in OpenSSL.
     if (target->owner != &jobs || target->state != JobState::Paused) return ASYNCJOB_ERR;
+    // OpenSSL resets the change tracking as the job resumes: nothing runs in between.
+    if (target->waitCtx != nullptr) asyncjob::waitCtxResetCounts(target->waitCtx);
   } else {
     if (func == nullptr || !jobs.ensureThreadFiber()) return ASYNCJOB_ERR;
     if (jobs.pool == nullptr && !jobs.createPool(0, 0)) return ASYNCJOB_ERR;
@@ -225,21 +256,13 @@ int asyncjob_start_job(asyncjob_job** job, asyncjob_wait_ctx* ctx, int* ret, int
   }
 
   Fiber* from = jobs.current != nullptr ? jobs.current->fiber : jobs.threadFiber;
+  target->callerJob = job;
+  target->callerRet = ret;
   target->resumer = jobs.current;
   target->state = JobState::Running;
   jobs.current = target;
-  from->switchTo(target->fiber);
-  jobs.current = target->resumer;
-
-  if (target->state == JobState::Pausing) {
-    target->state = JobState::Paused;
-    *job = target;
-    return ASYNCJOB_PAUSE;
-  }
-  if (ret != nullptr) *ret = target->ret;
-  jobs.release(target);
-  *job = nullptr;
-  return ASYNCJOB_FINISH;
+  // The job hands back ASYNCJOB_PAUSE or ASYNCJOB_FINISH, having filled in *job and *ret.
+  return from->switchTo(target->fiber, kPauseReturns);
 }
 
 int asyncjob_pause_job(void) {
@@ -247,10 +270,10 @@ int asyncjob_pause_job(void) {
   asyncjob_job* job = jobs.current;
   // Outside a job, or with pauses blocked, pausing is a successful no-op (as in OpenSSL).
   if (job == nullptr || job->pauseBlocks != 0) return 1;
-  job->state = JobState::Pausing;
-  job->fiber->switchTo(jobs.resumerFiber(job));
-  if (job->waitCtx != nullptr) asyncjob::waitCtxResetCounts(job->waitCtx);
-  return 1;
+  job->state = JobState::Paused;
+  *job->callerJob = job;
+  jobs.current = job->resumer;
+  return job->fiber->switchTo(jobs.resumerFiber(job), ASYNCJOB_PAUSE);
 }
 
 asyncjob_job* asyncjob_get_current_job(void) { return t_jobs.current; }

@@ -1,88 +1,205 @@
-// The job engine: OpenSSL's job state machine and per-thread pool on top of Fiber.
+// The job engine: OpenSSL's job state machine and per-thread pool, over two kinds of stack.
 //
-// Every thread that runs jobs has a ThreadJobs: its own fiber (the thread's stack, which jobs
-// switch back to), its pool, and the job running now. A job remembers who started or resumed it
-// last (another job, or the thread itself) and pauses or finishes back to exactly that one; this
-// is what lets jobs nest, where OpenSSL's single dispatcher per thread cannot.
+// Every thread that runs jobs has a ThreadJobs: its pool, the job running now, and the OS
+// thread it lives on. A job remembers who started or resumed it last (another job, or the
+// thread itself) and pauses or finishes back to exactly that one; this is what lets jobs nest,
+// where OpenSSL's single dispatcher per thread cannot.
 //
-// The side that gives up control does the bookkeeping before it switches (a pausing job fills in
-// its caller's job handle, a finishing job the return value), and hands the status over through
-// the switch. So asyncjob_start_job and asyncjob_pause_job end in the switch itself, and the
-// resumed side returns straight to its caller: a round trip costs the two unavoidable
-// mispredicted returns and no more.
+// Control moves between *contexts*: a thread's own stack, a fiber job's stack, or a host
+// thread's stack. Each context has a home OS thread. Between two contexts at home on the same
+// OS thread, control moves by a fiber switch. To a context at home elsewhere, it goes through
+// that OS thread's mailbox, and this OS thread switches to its *dispatcher*, a small fiber that
+// waits on the mailbox and switches to whichever context here is handed control next. Waiting
+// on the dispatcher's stack, never a job's, keeps every idle or paused stack free to be resumed
+// by a plain switch.
+//
+// The side that gives up control does the bookkeeping before it goes (a pausing job fills in its
+// caller's job handle, a finishing job the return value), and the status travels with control.
+// So asyncjob_start_job and asyncjob_pause_job end in the switch itself, and the resumed side
+// returns straight to its caller: a fiber round trip costs the two unavoidable mispredicted
+// returns and no more.
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
 #include <new>
+#include <thread>
 
 #include "asyncjob.h"
+#include "engine.h"
 #include "fiber.h"
+#include "host_thread.h"
+#include "mailbox.h"
 #include "wait_ctx.h"
 
 namespace {
 
+using asyncjob::Fiber;
+using asyncjob::JobKind;
+
 enum class JobState {
   Idle,     // in the pool's free list
-  Running,  // on its fiber now, or resuming a job nested in it
+  Running,  // running now, or resuming a job nested in it
   Paused,   // asyncjob_start_job returned ASYNCJOB_PAUSE for it
 };
 
-// What a resumed job's pending asyncjob_pause_job returns.
-constexpr int kPauseReturns = 1;
+// Values handed over with control, beyond ASYNCJOB_PAUSE and ASYNCJOB_FINISH.
+constexpr int kPauseReturns = 1;    // a resumed job's asyncjob_pause_job returns this
+constexpr int kCancelReturns = 0;   // ... or this, when the job is being cancelled
+constexpr int kQuit = -1;           // an idle host thread ends
+
+struct OsThread;
+
+struct Context {
+  Fiber* fiber = nullptr;
+  OsThread* home = nullptr;
+};
+
+struct Message {
+  Context* target;
+  int value;
+};
+
+// One per OS thread that takes part: a thread running jobs, or a host thread.
+struct OsThread {
+  Fiber* threadFiber = nullptr;  // this thread's own stack
+  Context own;
+  Fiber* dispatcher = nullptr;   // created on the first hand-off to another OS thread
+  asyncjob::Mailbox<Message> mailbox;
+  asyncjob::HandOff* handOff = nullptr;
+};
 
 struct ThreadJobs;
 
 }  // namespace
 
 struct asyncjob_job {
-  asyncjob::Fiber* fiber = nullptr;
+  JobKind kind = JobKind::Fiber;
+  Context context;
+  Fiber* fiber = nullptr;                  // fiber jobs: their stack
+  asyncjob::HostThread* host = nullptr;    // host-thread jobs: their thread
   ThreadJobs* owner = nullptr;
   JobState state = JobState::Idle;
+  bool cancelled = false;
   int (*func)(void*) = nullptr;
   void* args = nullptr;  // the job's own copy, or nullptr
   asyncjob_wait_ctx* waitCtx = nullptr;
   asyncjob_job** callerJob = nullptr;  // where the last start/resume wants the handle
   int* callerRet = nullptr;            // where the last start/resume wants the return value
-  asyncjob_job* resumer = nullptr;  // who started or resumed it last; nullptr: the thread
+  asyncjob_job* resumer = nullptr;     // who started or resumed it last; nullptr: the thread
   unsigned int pauseBlocks = 0;
-  asyncjob_job* nextFree = nullptr;     // the pool's idle jobs
+  asyncjob_job* nextFree = nullptr;     // the pool's idle jobs of its kind
   asyncjob_job* nextCreated = nullptr;  // every job the pool made, idle or not
+  std::atomic<bool> hostStarted{false};  // host-thread jobs: context is filled in
 };
 
 namespace {
-
-using asyncjob::Fiber;
 
 struct Pool {
   size_t maxSize = 0;  // 0: no limit
   size_t created = 0;
   size_t idle = 0;
-  asyncjob_job* freeList = nullptr;
+  asyncjob_job* freeFibers = nullptr;
+  asyncjob_job* freeHosts = nullptr;
   asyncjob_job* createdList = nullptr;
 };
 
-void jobMain(void* arg);
+thread_local OsThread* t_os = nullptr;
+
+OsThread* currentOs() {
+  if (t_os == nullptr) {
+    auto* os = new (std::nothrow) OsThread;
+    if (os == nullptr) return nullptr;
+    os->threadFiber = Fiber::createFromCurrentThread();
+    if (os->threadFiber == nullptr) {
+      delete os;
+      return nullptr;
+    }
+    os->own = Context{os->threadFiber, os};
+    t_os = os;
+  }
+  return t_os;
+}
+
+void destroyCurrentOs() {
+  if (t_os == nullptr) return;
+  Fiber::destroy(t_os->dispatcher);
+  Fiber::destroy(t_os->threadFiber);
+  delete t_os;
+  t_os = nullptr;
+}
+
+constexpr size_t kDispatcherStackSize = 256 * 1024;  // room for the HandOff (V8's unlock/lock)
+
+void dispatcherMain(void* arg) {
+  auto* os = static_cast<OsThread*>(arg);
+  for (;;) {
+    if (os->handOff != nullptr) os->handOff->release();
+    const Message message = os->mailbox.take();
+    if (os->handOff != nullptr) os->handOff->reacquire();
+    os->dispatcher->switchTo(message.target->fiber, message.value);
+  }
+}
+
+// Lets this OS thread wait for control to come back to one of its contexts; `from` (running
+// here now) gets back the value handed to it.
+int waitHere(OsThread* here, Context* from) {
+  if (here->dispatcher == nullptr) {
+    here->dispatcher = Fiber::create(kDispatcherStackSize, dispatcherMain, here);
+    if (here->dispatcher == nullptr) std::abort();  // control is already promised elsewhere
+  }
+  return from->fiber->switchTo(here->dispatcher, 0);
+}
+
+// Gives control from `from` (running here now) to `to`; returns what is handed back to `from`.
+inline int transfer(Context* from, Context* to, int value) {
+  OsThread* here = t_os;
+  if (to->home == here) return from->fiber->switchTo(to->fiber, value);
+  to->home->mailbox.post(Message{to, value});
+  return waitHere(here, from);
+}
+
+void fiberJobMain(void* arg);
+void hostThreadMain(void* arg);
+void runJobs(asyncjob_job* job);
+
+size_t g_hostStackSize = 8u << 20;
 
 // Trivially destructible, so that the hot paths reach it with a plain thread-local access (a
 // destructor would add an initialisation check to every access); ThreadExit frees it instead.
 struct ThreadJobs {
-  Fiber* threadFiber = nullptr;
+  OsThread* os = nullptr;  // the OS thread this logical thread is
   Pool* pool = nullptr;
   asyncjob_job* current = nullptr;
 
-  bool ensureThreadFiber();
+  bool ensureOs();
 
-  Fiber* resumerFiber(const asyncjob_job* job) const {
-    return job->resumer != nullptr ? job->resumer->fiber : threadFiber;
+  Context* selfContext() { return &os->own; }
+  Context* resumerContext(const asyncjob_job* job) {
+    return job->resumer != nullptr ? &job->resumer->context : selfContext();
   }
+  Context* runningContext() { return current != nullptr ? &current->context : selfContext(); }
 
   size_t jobsInUse() const { return pool == nullptr ? 0 : pool->created - pool->idle; }
 
-  asyncjob_job* createJob() {
+  asyncjob_job* createJob(JobKind kind) {
     auto* job = new (std::nothrow) asyncjob_job;
     if (job == nullptr) return nullptr;
     job->owner = this;
-    job->fiber = Fiber::create(asyncjob_get_stack_size(), jobMain, job);
-    if (job->fiber == nullptr) {
+    job->kind = kind;
+    bool made;
+    if (kind == JobKind::Fiber) {
+      job->fiber = Fiber::create(asyncjob_get_stack_size(), fiberJobMain, job);
+      job->context.fiber = job->fiber;
+      made = job->fiber != nullptr;
+    } else {
+      // The host thread fills in job->context as it starts, then waits to be given control.
+      job->host = asyncjob::HostThread::start(g_hostStackSize, hostThreadMain, job);
+      made = job->host != nullptr;
+      if (made) {
+        while (!job->hostStarted.load(std::memory_order_acquire)) std::this_thread::yield();
+      }
+    }
+    if (!made) {
       delete job;
       return nullptr;
     }
@@ -92,8 +209,15 @@ struct ThreadJobs {
     return job;
   }
 
-  static void destroyJob(asyncjob_job* job) {
-    Fiber::destroy(job->fiber);
+  static void destroyJob(asyncjob_job* job, bool inUse) {
+    if (job->kind == JobKind::Fiber) {
+      Fiber::destroy(job->fiber);
+    } else if (!inUse) {
+      job->context.home->mailbox.post(Message{&job->context, kQuit});
+      job->host->join();
+    } else {
+      return;  // a paused host thread cannot be stopped here: left to the OS, with its job
+    }
     std::free(job->args);
     delete job;
   }
@@ -106,37 +230,59 @@ struct ThreadJobs {
     job->resumer = nullptr;
     job->callerJob = nullptr;
     job->callerRet = nullptr;
+    job->cancelled = false;
     job->state = JobState::Idle;
-    job->nextFree = pool->freeList;
-    pool->freeList = job;
+    asyncjob_job*& freeList = job->kind == JobKind::Fiber ? pool->freeFibers : pool->freeHosts;
+    job->nextFree = freeList;
+    freeList = job;
     pool->idle++;
   }
 
   // An idle or new job; nullptr with *failure ASYNCJOB_NO_JOBS when the pool is full, or
   // ASYNCJOB_ERR when a job cannot be created.
-  asyncjob_job* take(int* failure) {
-    asyncjob_job* job = pool->freeList;
+  asyncjob_job* take(JobKind kind, int* failure) {
+    asyncjob_job*& freeList = kind == JobKind::Fiber ? pool->freeFibers : pool->freeHosts;
+    asyncjob_job* job = freeList;
     if (job != nullptr) {
-      pool->freeList = job->nextFree;
+      freeList = job->nextFree;
       pool->idle--;
       return job;
     }
     if (pool->maxSize != 0 && pool->created >= pool->maxSize) {
-      *failure = ASYNCJOB_NO_JOBS;
-      return nullptr;
+      // Full: an idle job of the other kind makes room.
+      asyncjob_job*& otherList = kind == JobKind::Fiber ? pool->freeHosts : pool->freeFibers;
+      if (otherList == nullptr) {
+        *failure = ASYNCJOB_NO_JOBS;
+        return nullptr;
+      }
+      removeCreated(otherList);
+      asyncjob_job* spare = otherList;
+      otherList = spare->nextFree;
+      pool->idle--;
+      pool->created--;
+      destroyJob(spare, /*inUse=*/false);
     }
-    job = createJob();
+    job = createJob(kind);
     if (job == nullptr) *failure = ASYNCJOB_ERR;
     return job;
   }
 
-  bool createPool(size_t maxSize, size_t initSize) {
+  void removeCreated(asyncjob_job* job) {
+    for (asyncjob_job** link = &pool->createdList; *link != nullptr; link = &(*link)->nextCreated) {
+      if (*link == job) {
+        *link = job->nextCreated;
+        return;
+      }
+    }
+  }
+
+  bool createPool(JobKind kind, size_t maxSize, size_t initSize) {
     auto* fresh = new (std::nothrow) Pool;
     if (fresh == nullptr) return false;
     fresh->maxSize = maxSize;
     pool = fresh;
     for (size_t i = 0; i < initSize; i++) {
-      asyncjob_job* job = createJob();
+      asyncjob_job* job = createJob(kind);
       if (job == nullptr) {
         destroyPool();
         return false;
@@ -147,12 +293,13 @@ struct ThreadJobs {
   }
 
   // Frees every job and the pool. Callers make sure no job is in use, except at thread exit,
-  // when paused jobs can never be resumed again and whatever their stacks hold is abandoned.
+  // when paused jobs can never be resumed again: fiber stacks are freed with whatever they
+  // hold, and paused host threads are left to the OS.
   void destroyPool() {
     while (pool->createdList != nullptr) {
       asyncjob_job* job = pool->createdList;
       pool->createdList = job->nextCreated;
-      destroyJob(job);
+      destroyJob(job, job->state != JobState::Idle);
     }
     delete pool;
     pool = nullptr;
@@ -163,50 +310,171 @@ struct ThreadJobs {
       if (!force && jobsInUse() != 0) return;
       destroyPool();
     }
-    Fiber::destroy(threadFiber);
-    threadFiber = nullptr;
+    os = nullptr;
+    destroyCurrentOs();
   }
 };
 
-thread_local ThreadJobs t_jobs;
+// The logical thread the calling OS thread acts for: its own, or (on a host thread) the
+// thread whose job it runs.
+thread_local ThreadJobs t_ownJobs;
+thread_local ThreadJobs* t_jobs = nullptr;
 
-// Frees the thread's jobs when the thread ends. Touched only when a thread first gets its fiber,
-// which is when there is anything to free.
+ThreadJobs& thisThread() {
+  ThreadJobs* jobs = t_jobs;
+  return jobs != nullptr ? *jobs : t_ownJobs;
+}
+
+// Frees the thread's own jobs when the thread ends. Touched only when a thread first takes
+// part, which is when there is anything to free.
 struct ThreadExit {
   bool armed = false;
   ~ThreadExit() {
+    if (!armed) return;
     // If the thread (or the process, through exit()) ends from inside a job, we are running on
     // one of the stacks we would free: leave everything to the OS.
-    if (armed && t_jobs.current == nullptr) t_jobs.teardown(/*force=*/true);
+    if (t_jobs != nullptr || t_ownJobs.current != nullptr) return;
+    t_ownJobs.teardown(/*force=*/true);
+    destroyCurrentOs();
   }
 };
 thread_local ThreadExit t_exit;
 
-bool ThreadJobs::ensureThreadFiber() {
-  if (threadFiber == nullptr) {
-    threadFiber = Fiber::createFromCurrentThread();
+bool ThreadJobs::ensureOs() {
+  if (os == nullptr) {
+    os = currentOs();
     t_exit.armed = true;
   }
-  return threadFiber != nullptr;
+  return os != nullptr;
 }
 
-void jobMain(void* arg) {
+void fiberJobMain(void* arg) {
+  runJobs(static_cast<asyncjob_job*>(arg));
+  std::abort();  // fibers are never handed kQuit
+}
+
+void hostThreadMain(void* arg) {
   auto* job = static_cast<asyncjob_job*>(arg);
+  t_jobs = job->owner;  // this thread acts for the thread whose pool it belongs to
+  OsThread* os = currentOs();
+  if (os == nullptr) std::abort();  // cannot even represent this thread: nothing to fall back on
+  job->context = os->own;
+  job->hostStarted.store(true, std::memory_order_release);
+  if (waitHere(os, &job->context) != kQuit) runJobs(job);
+  destroyCurrentOs();
+}
+
+// Runs the jobs the pool hands this one, each to its end; returns when handed kQuit.
+void runJobs(asyncjob_job* job) {
   ThreadJobs& jobs = *job->owner;
   for (;;) {
     const int ret = job->func(job->args);
     if (job->callerRet != nullptr) *job->callerRet = ret;
     *job->callerJob = nullptr;
     jobs.current = job->resumer;
-    Fiber* back = jobs.resumerFiber(job);
-    // Back in the pool while its stack still runs: nothing else runs before the switch, and the
-    // pool hands the job out again only from another fiber.
+    Context* back = jobs.resumerContext(job);
+    // Back in the pool while still running: nothing else runs before control moves on, and the
+    // pool hands the job out again only from another context.
     jobs.release(job);
-    job->fiber->switchTo(back, ASYNCJOB_FINISH);
+    if (transfer(&job->context, back, ASYNCJOB_FINISH) == kQuit) return;
   }
 }
 
+int resume(ThreadJobs& jobs, asyncjob_job** job, asyncjob_job* target, int* ret, int value) {
+  Context* from = jobs.runningContext();
+  target->callerJob = job;
+  target->callerRet = ret;
+  target->resumer = jobs.current;
+  target->state = JobState::Running;
+  jobs.current = target;
+  // The job hands back ASYNCJOB_PAUSE or ASYNCJOB_FINISH, having filled in *job and *ret.
+  return transfer(from, &target->context, value);
+}
+
 }  // namespace
+
+namespace asyncjob {
+
+bool setThreadHandOff(HandOff* handOff) {
+  OsThread* os = currentOs();
+  if (os == nullptr) return false;
+  t_exit.armed = true;
+  os->handOff = handOff;
+  return true;
+}
+
+int initThread(JobKind kind, size_t maxSize, size_t initSize) {
+  if (maxSize != 0 && initSize > maxSize) return 0;
+  ThreadJobs& jobs = thisThread();
+  if (jobs.jobsInUse() != 0 || !jobs.ensureOs()) return 0;
+  if (jobs.pool != nullptr) jobs.destroyPool();
+  return jobs.createPool(kind, maxSize, initSize) ? 1 : 0;
+}
+
+int startJob(JobKind kind, asyncjob_job** job, asyncjob_wait_ctx* ctx, int* ret,
+             int (*func)(void*), void* args, size_t size) {
+  if (job == nullptr) return ASYNCJOB_ERR;
+  ThreadJobs& jobs = thisThread();
+  asyncjob_job* target = *job;
+  if (target != nullptr) {
+    // Resume. func, args and ctx are ignored, as in OpenSSL.
+    if (target->owner != &jobs || target->state != JobState::Paused) return ASYNCJOB_ERR;
+    // OpenSSL resets the change tracking as the job resumes: nothing runs in between.
+    if (target->waitCtx != nullptr) waitCtxResetCounts(target->waitCtx);
+    return resume(jobs, job, target, ret, kPauseReturns);
+  }
+  if (func == nullptr || !jobs.ensureOs()) return ASYNCJOB_ERR;
+  if (jobs.pool == nullptr && !jobs.createPool(kind, 0, 0)) return ASYNCJOB_ERR;
+  int failure = ASYNCJOB_ERR;
+  target = jobs.take(kind, &failure);
+  if (target == nullptr) return failure;
+  if (args != nullptr && size != 0) {
+    target->args = std::malloc(size);
+    if (target->args == nullptr) {
+      jobs.release(target);
+      return ASYNCJOB_ERR;
+    }
+    std::memcpy(target->args, args, size);
+  }
+  target->func = func;
+  target->waitCtx = ctx;
+  target->pauseBlocks = 0;
+  // A fiber runs on the OS thread that starts it; a host thread on its own.
+  if (kind == JobKind::Fiber) target->context.home = t_os;
+  return resume(jobs, job, target, ret, kPauseReturns);
+}
+
+int cancelJob(asyncjob_job** job, int* ret) {
+  if (job == nullptr || *job == nullptr) return ASYNCJOB_ERR;
+  ThreadJobs& jobs = thisThread();
+  asyncjob_job* target = *job;
+  if (target->owner != &jobs || target->state != JobState::Paused) return ASYNCJOB_ERR;
+  target->cancelled = true;
+  return resume(jobs, job, target, ret, kCancelReturns);
+}
+
+bool currentJobCancelled() {
+  asyncjob_job* job = thisThread().current;
+  return job != nullptr && job->cancelled;
+}
+
+JobKind jobKind(const asyncjob_job* job) { return job->kind; }
+
+void* jobArgs(const asyncjob_job* job) { return job->args; }
+
+bool setHostThreadStackSize(size_t size) {
+  if (size < 256 * 1024) return false;
+  g_hostStackSize = size;
+  return true;
+}
+
+size_t hostThreadStackSize() { return g_hostStackSize; }
+
+bool currentHostThreadStack(uintptr_t* low, uintptr_t* high) {
+  return HostThread::currentStack(low, high);
+}
+
+}  // namespace asyncjob
 
 extern "C" {
 
@@ -215,80 +483,47 @@ int asyncjob_is_capable(void) { return Fiber::isSupported() ? 1 : 0; }
 const char* asyncjob_fiber_backend(void) { return Fiber::backendName(); }
 
 int asyncjob_init_thread(size_t max_size, size_t init_size) {
-  if (max_size != 0 && init_size > max_size) return 0;
-  ThreadJobs& jobs = t_jobs;
-  if (jobs.jobsInUse() != 0 || !jobs.ensureThreadFiber()) return 0;
-  if (jobs.pool != nullptr) jobs.destroyPool();
-  return jobs.createPool(max_size, init_size) ? 1 : 0;
+  return asyncjob::initThread(JobKind::Fiber, max_size, init_size);
 }
 
-void asyncjob_cleanup_thread(void) { t_jobs.teardown(/*force=*/false); }
+void asyncjob_cleanup_thread(void) {
+  ThreadJobs& jobs = thisThread();
+  if (&jobs != &t_ownJobs) return;  // a host thread never owns a pool
+  jobs.teardown(/*force=*/false);
+}
 
-size_t asyncjob_jobs_in_use(void) { return t_jobs.jobsInUse(); }
+size_t asyncjob_jobs_in_use(void) { return thisThread().jobsInUse(); }
 
 int asyncjob_start_job(asyncjob_job** job, asyncjob_wait_ctx* ctx, int* ret, int (*func)(void*),
                        void* args, size_t size) {
-  if (job == nullptr) return ASYNCJOB_ERR;
-  ThreadJobs& jobs = t_jobs;
-  asyncjob_job* target = *job;
-  if (target != nullptr) {
-    // Resume. func, args and ctx are ignored, as in OpenSSL.
-    if (target->owner != &jobs || target->state != JobState::Paused) return ASYNCJOB_ERR;
-    // OpenSSL resets the change tracking as the job resumes: nothing runs in between.
-    if (target->waitCtx != nullptr) asyncjob::waitCtxResetCounts(target->waitCtx);
-  } else {
-    if (func == nullptr || !jobs.ensureThreadFiber()) return ASYNCJOB_ERR;
-    if (jobs.pool == nullptr && !jobs.createPool(0, 0)) return ASYNCJOB_ERR;
-    int failure = ASYNCJOB_ERR;
-    target = jobs.take(&failure);
-    if (target == nullptr) return failure;
-    if (args != nullptr && size != 0) {
-      target->args = std::malloc(size);
-      if (target->args == nullptr) {
-        jobs.release(target);
-        return ASYNCJOB_ERR;
-      }
-      std::memcpy(target->args, args, size);
-    }
-    target->func = func;
-    target->waitCtx = ctx;
-    target->pauseBlocks = 0;
-  }
-
-  Fiber* from = jobs.current != nullptr ? jobs.current->fiber : jobs.threadFiber;
-  target->callerJob = job;
-  target->callerRet = ret;
-  target->resumer = jobs.current;
-  target->state = JobState::Running;
-  jobs.current = target;
-  // The job hands back ASYNCJOB_PAUSE or ASYNCJOB_FINISH, having filled in *job and *ret.
-  return from->switchTo(target->fiber, kPauseReturns);
+  return asyncjob::startJob(JobKind::Fiber, job, ctx, ret, func, args, size);
 }
 
 int asyncjob_pause_job(void) {
-  ThreadJobs& jobs = t_jobs;
+  ThreadJobs& jobs = thisThread();
   asyncjob_job* job = jobs.current;
   // Outside a job, or with pauses blocked, pausing is a successful no-op (as in OpenSSL).
   if (job == nullptr || job->pauseBlocks != 0) return 1;
+  if (job->cancelled) return kCancelReturns;
   job->state = JobState::Paused;
   *job->callerJob = job;
   jobs.current = job->resumer;
-  return job->fiber->switchTo(jobs.resumerFiber(job), ASYNCJOB_PAUSE);
+  return transfer(&job->context, jobs.resumerContext(job), ASYNCJOB_PAUSE);
 }
 
-asyncjob_job* asyncjob_get_current_job(void) { return t_jobs.current; }
+asyncjob_job* asyncjob_get_current_job(void) { return thisThread().current; }
 
 asyncjob_wait_ctx* asyncjob_get_wait_ctx(asyncjob_job* job) {
   return job == nullptr ? nullptr : job->waitCtx;
 }
 
 void asyncjob_block_pause(void) {
-  asyncjob_job* job = t_jobs.current;
+  asyncjob_job* job = thisThread().current;
   if (job != nullptr) job->pauseBlocks++;
 }
 
 void asyncjob_unblock_pause(void) {
-  asyncjob_job* job = t_jobs.current;
+  asyncjob_job* job = thisThread().current;
   if (job != nullptr && job->pauseBlocks != 0) job->pauseBlocks--;
 }
 

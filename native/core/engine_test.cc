@@ -1,0 +1,292 @@
+// Host-thread jobs, mixed with fiber jobs, through the embedder API (engine.h).
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <vector>
+
+#include "asyncjob.h"
+#include "engine.h"
+#include "testing.h"
+
+using asyncjob::JobKind;
+
+namespace {
+
+int startHost(asyncjob_job** job, int* ret, int (*fn)(void*), void* args = nullptr,
+              size_t size = 0) {
+  return asyncjob::startJob(JobKind::HostThread, job, nullptr, ret, fn, args, size);
+}
+
+int resume(asyncjob_job** job, int* ret) {
+  return asyncjob_start_job(job, nullptr, ret, nullptr, nullptr, 0);
+}
+
+std::thread::id g_ids[4];
+
+int recordThreadAcrossPauses(void*) {
+  g_ids[0] = std::this_thread::get_id();
+  asyncjob_pause_job();
+  g_ids[1] = std::this_thread::get_id();
+  asyncjob_pause_job();
+  g_ids[2] = std::this_thread::get_id();
+  return 42;
+}
+
+}  // namespace
+
+TEST(host_thread_job_pauses_and_finishes_on_its_own_thread) {
+  asyncjob_job* job = nullptr;
+  int ret = 0;
+  REQUIRE(startHost(&job, &ret, recordThreadAcrossPauses) == ASYNCJOB_PAUSE, "pauses");
+  EXPECT(job != nullptr && asyncjob::jobKind(job) == JobKind::HostThread, "a host-thread job");
+  EXPECT(asyncjob_get_current_job() == nullptr, "the caller runs no job while it is paused");
+  EXPECT(resume(&job, &ret) == ASYNCJOB_PAUSE, "pauses again");
+  EXPECT(resume(&job, &ret) == ASYNCJOB_FINISH && ret == 42 && job == nullptr, "finishes, ret %d",
+         ret);
+  EXPECT(g_ids[0] != std::this_thread::get_id(), "ran on another OS thread");
+  EXPECT(g_ids[0] == g_ids[1] && g_ids[1] == g_ids[2], "the same host thread across pauses");
+  EXPECT(asyncjob_jobs_in_use() == 0, "released, in use %zu", asyncjob_jobs_in_use());
+}
+
+TEST(host_thread_jobs_share_the_callers_pool_current_job_and_wait_ctx) {
+  asyncjob_wait_ctx* ctx = asyncjob_wait_ctx_new();
+  static asyncjob_job* seenJob;
+  static asyncjob_wait_ctx* seenCtx;
+  static size_t seenInUse;
+  auto fn = [](void*) -> int {
+    seenJob = asyncjob_get_current_job();
+    seenCtx = asyncjob_get_wait_ctx(seenJob);
+    seenInUse = asyncjob_jobs_in_use();
+    asyncjob_wait_ctx_set_wait_fd(seenCtx, &seenJob, 5, nullptr, nullptr);
+    asyncjob_pause_job();
+    return 0;
+  };
+  asyncjob_job* job = nullptr;
+  int ret = 0;
+  REQUIRE(asyncjob::startJob(JobKind::HostThread, &job, ctx, &ret, fn, nullptr, 0) ==
+              ASYNCJOB_PAUSE,
+          "pauses");
+  EXPECT(seenJob == job, "the current job seen inside is the handle the caller got");
+  EXPECT(seenCtx == ctx, "the job's wait ctx");
+  EXPECT(seenInUse == 1, "the caller's pool, in use %zu", seenInUse);
+  size_t added = 0;
+  size_t deleted = 0;
+  asyncjob_wait_ctx_get_changed_fds(ctx, nullptr, &added, nullptr, &deleted);
+  EXPECT(added == 1, "the fd set on the host thread is seen by the caller: %zu", added);
+  EXPECT(resume(&job, &ret) == ASYNCJOB_FINISH, "finishes");
+  asyncjob_wait_ctx_free(ctx);
+}
+
+namespace {
+
+struct Mixed {
+  asyncjob_job* fiber = nullptr;
+  int fiberStatus = -1;
+  std::thread::id hostThread;
+  std::thread::id fiberRanOn[2];
+};
+Mixed g_mixed;
+
+int fiberInsideHost(void*) {
+  g_mixed.fiberRanOn[0] = std::this_thread::get_id();
+  asyncjob_pause_job();  // back to the host-thread job that started it
+  g_mixed.fiberRanOn[1] = std::this_thread::get_id();
+  return 7;
+}
+
+int hostStartingFiber(void*) {
+  g_mixed.hostThread = std::this_thread::get_id();
+  int r = 0;
+  g_mixed.fiberStatus = asyncjob_start_job(&g_mixed.fiber, nullptr, &r, fiberInsideHost, nullptr, 0);
+  asyncjob_pause_job();  // back to the thread
+  return 9;
+}
+
+}  // namespace
+
+TEST(fiber_job_nested_in_a_host_job_is_resumed_on_its_host_thread) {
+  g_mixed = Mixed{};
+  asyncjob_job* host = nullptr;
+  int ret = 0;
+  REQUIRE(startHost(&host, &ret, hostStartingFiber) == ASYNCJOB_PAUSE, "host job pauses");
+  EXPECT(g_mixed.fiberStatus == ASYNCJOB_PAUSE, "the fiber job paused to the host job");
+  EXPECT(g_mixed.fiberRanOn[0] == g_mixed.hostThread, "the fiber started on the host thread");
+  // Resume the fiber job straight from this thread: it goes on where its stack lives.
+  asyncjob_job* fiber = g_mixed.fiber;
+  EXPECT(resume(&fiber, &ret) == ASYNCJOB_FINISH && ret == 7, "fiber finishes, ret %d", ret);
+  EXPECT(g_mixed.fiberRanOn[1] == g_mixed.hostThread, "and ran on the host thread again");
+  EXPECT(resume(&host, &ret) == ASYNCJOB_FINISH && ret == 9, "host job finishes, ret %d", ret);
+  // The fiber's stack is free again: a new fiber job on this thread reuses it.
+  int value = 3;
+  asyncjob_job* again = nullptr;
+  auto plain = [](void* a) -> int { return *static_cast<int*>(a); };
+  EXPECT(asyncjob_start_job(&again, nullptr, &ret, plain, &value, sizeof value) ==
+                 ASYNCJOB_FINISH &&
+             ret == 3,
+         "a reused fiber runs here, ret %d", ret);
+}
+
+namespace {
+
+int innerHost(void*) {
+  asyncjob_pause_job();
+  return 2;
+}
+
+int outerHost(void*) {
+  asyncjob_job* inner = nullptr;
+  int r = 0;
+  int total = 0;
+  if (startHost(&inner, &r, innerHost) != ASYNCJOB_PAUSE) return -1;
+  asyncjob_pause_job();  // to the thread, with the inner job paused
+  if (resume(&inner, &r) != ASYNCJOB_FINISH) return -2;
+  total += r;
+  return total + 10;
+}
+
+}  // namespace
+
+TEST(host_jobs_nest) {
+  asyncjob_job* outer = nullptr;
+  int ret = 0;
+  REQUIRE(startHost(&outer, &ret, outerHost) == ASYNCJOB_PAUSE, "outer pauses");
+  EXPECT(asyncjob_jobs_in_use() == 2, "outer and inner in use: %zu", asyncjob_jobs_in_use());
+  EXPECT(resume(&outer, &ret) == ASYNCJOB_FINISH && ret == 12, "outer resumes inner, ret %d", ret);
+}
+
+TEST(pool_bounds_both_kinds_and_an_idle_one_makes_room) {
+  REQUIRE(asyncjob::initThread(JobKind::HostThread, 2, 2) == 1, "2 host threads up front");
+  EXPECT(asyncjob_jobs_in_use() == 0, "none in use");
+  asyncjob_job* a = nullptr;
+  asyncjob_job* b = nullptr;
+  asyncjob_job* c = nullptr;
+  int ret = 0;
+  auto pauseOnce = [](void*) -> int {
+    asyncjob_pause_job();
+    return 1;
+  };
+  EXPECT(startHost(&a, &ret, pauseOnce) == ASYNCJOB_PAUSE, "a");
+  EXPECT(asyncjob_start_job(&b, nullptr, &ret, pauseOnce, nullptr, 0) == ASYNCJOB_PAUSE,
+         "a fiber job replaces the idle host thread");
+  EXPECT(asyncjob_start_job(&c, nullptr, &ret, pauseOnce, nullptr, 0) == ASYNCJOB_NO_JOBS,
+         "max_size counts both kinds");
+  EXPECT(startHost(&c, &ret, pauseOnce) == ASYNCJOB_NO_JOBS, "for host threads too");
+  EXPECT(resume(&a, &ret) == ASYNCJOB_FINISH && resume(&b, &ret) == ASYNCJOB_FINISH, "finish");
+  asyncjob_cleanup_thread();  // joins the idle host thread
+  EXPECT(asyncjob_jobs_in_use() == 0, "all freed");
+}
+
+TEST(cancel_makes_every_pause_return_zero_until_the_job_ends) {
+  static int pausesSeen;
+  auto stubborn = [](void*) -> int {
+    pausesSeen = 0;
+    while (asyncjob_pause_job() == 1) pausesSeen++;
+    EXPECT(asyncjob::currentJobCancelled(), "the job can tell it is being cancelled");
+    EXPECT(asyncjob_pause_job() == 0, "later pauses return 0 at once too");
+    return 5;
+  };
+  for (JobKind kind : {JobKind::HostThread, JobKind::Fiber}) {
+    asyncjob_job* job = nullptr;
+    int ret = 0;
+    REQUIRE(asyncjob::startJob(kind, &job, nullptr, &ret, stubborn, nullptr, 0) == ASYNCJOB_PAUSE,
+            "pauses");
+    EXPECT(resume(&job, &ret) == ASYNCJOB_PAUSE, "an ordinary resume pauses again");
+    EXPECT(asyncjob::cancelJob(&job, &ret) == ASYNCJOB_FINISH && ret == 5 && job == nullptr,
+           "cancelled to the end, ret %d", ret);
+    EXPECT(pausesSeen == 1, "one pause returned 1 before the cancel: %d", pausesSeen);
+  }
+  asyncjob_job* none = nullptr;
+  int ret = 0;
+  EXPECT(asyncjob::cancelJob(&none, &ret) == ASYNCJOB_ERR, "nothing to cancel");
+}
+
+namespace {
+
+struct CountingHandOff final : asyncjob::HandOff {
+  int released = 0;
+  int reacquired = 0;
+  void release() override { released++; }
+  void reacquire() override { reacquired++; }
+};
+
+}  // namespace
+
+TEST(hand_off_is_released_and_reacquired_around_every_cross_thread_wait) {
+  CountingHandOff handOff;
+  REQUIRE(asyncjob::setThreadHandOff(&handOff), "installed");
+  asyncjob_job* job = nullptr;
+  int ret = 0;
+  REQUIRE(startHost(&job, &ret, recordThreadAcrossPauses) == ASYNCJOB_PAUSE, "pauses");
+  EXPECT(resume(&job, &ret) == ASYNCJOB_PAUSE, "pauses");
+  EXPECT(resume(&job, &ret) == ASYNCJOB_FINISH, "finishes");
+  EXPECT(handOff.released == 3 && handOff.reacquired == 3, "released %d reacquired %d",
+         handOff.released, handOff.reacquired);
+  // Fiber jobs never leave this OS thread: no hand-off.
+  auto pauseOnce = [](void*) -> int {
+    asyncjob_pause_job();
+    return 1;
+  };
+  EXPECT(asyncjob_start_job(&job, nullptr, &ret, pauseOnce, nullptr, 0) == ASYNCJOB_PAUSE &&
+             resume(&job, &ret) == ASYNCJOB_FINISH,
+         "fiber job");
+  EXPECT(handOff.released == 3, "no hand-off for fibers: %d", handOff.released);
+  asyncjob::setThreadHandOff(nullptr);
+}
+
+TEST(host_thread_knows_its_stack) {
+  static bool known;
+  static uintptr_t low, high, local;
+  auto fn = [](void*) -> int {
+    volatile char here = 0;
+    local = reinterpret_cast<uintptr_t>(&here);
+    known = asyncjob::currentHostThreadStack(&low, &high);
+    return 0;
+  };
+  asyncjob_job* job = nullptr;
+  int ret = 0;
+  REQUIRE(startHost(&job, &ret, fn) == ASYNCJOB_FINISH, "runs");
+  EXPECT(known && low < local && local < high, "a local lies within [%p, %p)",
+         reinterpret_cast<void*>(low), reinterpret_cast<void*>(high));
+  EXPECT(high - low >= asyncjob::hostThreadStackSize(), "the stack is %zu bytes",
+         static_cast<size_t>(high - low));
+  uintptr_t l = 0, h = 0;
+  EXPECT(!asyncjob::currentHostThreadStack(&l, &h), "this thread is no host thread");
+}
+
+TEST(many_hand_offs_keep_strict_order) {
+  constexpr int kRounds = 20000;
+  static std::vector<int> log;
+  log.clear();
+  log.reserve(2 * kRounds + 2);
+  auto fn = [](void*) -> int {
+    for (int i = 0; i < kRounds; i++) {
+      log.push_back(2 * i);  // unsynchronised on purpose: strict hand-off orders every access
+      asyncjob_pause_job();
+    }
+    return 0;
+  };
+  asyncjob_job* job = nullptr;
+  int ret = 0;
+  int status = startHost(&job, &ret, fn);
+  int i = 0;
+  while (status == ASYNCJOB_PAUSE) {
+    log.push_back(2 * i++ + 1);
+    status = resume(&job, &ret);
+  }
+  EXPECT(status == ASYNCJOB_FINISH, "status %d", status);
+  bool ordered = log.size() == 2 * static_cast<size_t>(kRounds);
+  for (size_t k = 0; ordered && k < log.size(); k++) ordered = log[k] == static_cast<int>(k);
+  EXPECT(ordered, "%zu entries, strictly alternating", log.size());
+}
+
+TEST(a_thread_ending_with_host_jobs_paused_or_idle_does_not_hang) {
+  std::thread other([] {
+    asyncjob::initThread(JobKind::HostThread, 0, 2);  // two idle host threads: joined at exit
+    asyncjob_job* job = nullptr;
+    int ret = 0;
+    startHost(&job, &ret, recordThreadAcrossPauses);  // paused: left to the OS
+  });
+  other.join();
+  EXPECT(asyncjob_jobs_in_use() == 0, "this thread's pool is untouched: %zu",
+         asyncjob_jobs_in_use());
+}

@@ -105,25 +105,30 @@ struct Pool {
 
 thread_local OsThread* t_os = nullptr;
 
+// The calling OS thread's record, with its own fiber. nullptr when they cannot be allocated.
 OsThread* currentOs() {
-  if (t_os == nullptr) {
-    auto* os = new (std::nothrow) OsThread;
-    if (os == nullptr) return nullptr;
+  if (t_os == nullptr) t_os = new (std::nothrow) OsThread;
+  OsThread* os = t_os;
+  if (os != nullptr && os->threadFiber == nullptr) {
     os->threadFiber = Fiber::createFromCurrentThread();
-    if (os->threadFiber == nullptr) {
-      delete os;
-      return nullptr;
-    }
+    if (os->threadFiber == nullptr) return nullptr;
     os->own = Context{os->threadFiber, os};
-    t_os = os;
   }
-  return t_os;
+  return os;
 }
 
-void destroyCurrentOs() {
+// Gives the thread its own stack back (on Windows: converts the fiber back to a thread); the
+// record, with its HandOff, stays until the thread ends. Only when none of its contexts runs.
+void releaseOsFibers() {
   if (t_os == nullptr) return;
   Fiber::destroy(t_os->dispatcher);
   Fiber::destroy(t_os->threadFiber);
+  t_os->dispatcher = nullptr;
+  t_os->threadFiber = nullptr;
+}
+
+void destroyCurrentOs() {
+  releaseOsFibers();
   delete t_os;
   t_os = nullptr;
 }
@@ -133,15 +138,14 @@ constexpr size_t kDispatcherStackSize = 256 * 1024;  // room for the HandOff (V8
 void dispatcherMain(void* arg) {
   auto* os = static_cast<OsThread*>(arg);
   for (;;) {
-    if (os->handOff != nullptr) os->handOff->release();
     const Message message = os->mailbox.take();
     if (os->handOff != nullptr) os->handOff->reacquire();
     os->dispatcher->switchTo(message.target->fiber, message.value);
   }
 }
 
-// Lets this OS thread wait for control to come back to one of its contexts; `from` (running
-// here now) gets back the value handed to it.
+// Lets this OS thread wait for control to come back to one of its contexts (the HandOff is
+// released already); `from` (running here now) gets back the value handed to it.
 int waitHere(OsThread* here, Context* from) {
   if (here->dispatcher == nullptr) {
     here->dispatcher = Fiber::create(kDispatcherStackSize, dispatcherMain, here);
@@ -151,9 +155,12 @@ int waitHere(OsThread* here, Context* from) {
 }
 
 // Gives control from `from` (running here now) to `to`; returns what is handed back to `from`.
+// Another OS thread gets control only after this one has released its HandOff: the receiver
+// would otherwise wake up only to block on what this thread still holds.
 inline int transfer(Context* from, Context* to, int value) {
   OsThread* here = t_os;
   if (to->home == here) return from->fiber->switchTo(to->fiber, value);
+  if (here->handOff != nullptr) here->handOff->release();
   to->home->mailbox.post(Message{to, value});
   return waitHere(here, from);
 }
@@ -311,7 +318,7 @@ struct ThreadJobs {
       destroyPool();
     }
     os = nullptr;
-    destroyCurrentOs();
+    releaseOsFibers();
   }
 };
 
@@ -360,6 +367,7 @@ void hostThreadMain(void* arg) {
   if (os == nullptr) std::abort();  // cannot even represent this thread: nothing to fall back on
   job->context = os->own;
   job->hostStarted.store(true, std::memory_order_release);
+  if (os->handOff != nullptr) os->handOff->release();
   if (waitHere(os, &job->context) != kQuit) runJobs(job);
   destroyCurrentOs();
 }

@@ -58,7 +58,7 @@ class Mailbox {
 
  private:
   static constexpr int kMinSpin = 16;
-  static constexpr int kMaxSpin = 4096;  // a few hundred microseconds at most
+  static constexpr int kMaxSpin = 32768;  // about a millisecond at most
 
   Message receive() {
     Message message = message_;  // written before the store of full_ that we observed
@@ -69,7 +69,7 @@ class Mailbox {
   Message message_{};
   std::atomic<bool> full_{false};
   std::atomic<bool> sleeping_{false};
-  int spinLimit_ = 256;  // touched by the owner only
+  int spinLimit_ = 4096;  // touched by the owner only
   std::mutex mutex_;
   std::condition_variable wake_;
 };

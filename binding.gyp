@@ -5,10 +5,14 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/errors.cc",
+        "native/addon/fd_poll.cc",
+        "native/addon/js_jobs.cc",
         "native/addon/pipe.cc",
+        "native/addon/wait_ctx.cc",
         "native/core/fiber_posix.cc",
         "native/core/fiber_windows.cc",
         "native/core/stack.cc",
+        "native/core/host_thread.cc",
         "native/core/job.cc",
         "native/core/wait_ctx.cc"
       ],

@@ -1,7 +1,53 @@
 // The object the native addon (native/addon/) exports. src/ wraps it; users never see it.
+// src/ validates arguments and raises Node-style errors; the native side re-checks types only so
+// that misuse can never crash the process (it throws TypeError / coded errors too).
 
 /** How this process switches stacks, as the C core reports it (asyncjob_fiber_backend). */
 export type FiberBackend = 'asm-x86_64' | 'ucontext' | 'windows-fibers' | 'none';
+
+/** A job handle (native class AsyncJob). `new` from JavaScript throws ERR_ILLEGAL_CONSTRUCTOR. */
+export interface NativeAsyncJob {
+  readonly __brand: 'AsyncJob';
+}
+
+/** What `startJob` fills in (one object per call). */
+export interface NativeStartResult {
+  status: 0 | 1 | 2 | 3;
+  job: NativeAsyncJob | null;
+  ret: unknown;
+  error?: Error;
+}
+
+/**
+ * The native WaitCtx class: OpenSSL's ASYNC_WAIT_CTX over the core's asyncjob_wait_ctx. Every
+ * method throws ERR_ASYNCJOB_WAIT_CTX_FREED after free(). Keys compare by SameValueZero.
+ */
+export interface NativeWaitCtx {
+  setWaitFd(
+    key: unknown,
+    fd: number,
+    customData: unknown,
+    cleanup: ((ctx: any, key: unknown, fd: number, customData: unknown) => void) | undefined,
+  ): boolean;
+  getFd(key: unknown): { fd: number; customData: unknown } | null;
+  getAllFds(): number[];
+  getChangedFds(): { added: number[]; deleted: number[] };
+  clearFd(key: unknown): boolean;
+  setCallback(callback: ((arg: unknown) => unknown) | null, arg: unknown): boolean;
+  getCallback(): { callback: (arg: unknown) => unknown; arg: unknown } | null;
+  setStatus(status: number): boolean;
+  getStatus(): number;
+  /** Calls done(error, readableFds) once: when one of fds is readable (uv_poll), after
+   * timeoutMs (-1: never) with [], or with an error for an fd that is not open. Returns a
+   * cancel function (cancelling never calls done). */
+  pollFds(fds: number[], timeoutMs: number, done: (error: Error | null, readable: number[]) => void): () => void;
+  /** poll(2) on fds for readability; timeoutMs -1 waits forever. */
+  pollFdsSync(fds: number[], timeoutMs: number): number[];
+  /** Runs the cleanup of every fd still set, then releases the core context. Throws
+   * ERR_ASYNCJOB_WAIT_CTX_IN_USE while a running or paused job uses it. */
+  free(): void;
+  readonly freed: boolean;
+}
 
 export interface Binding {
   /** asyncjob_is_capable() != 0 */
@@ -11,4 +57,29 @@ export interface Binding {
   /** A non-blocking, close-on-exec pipe; throws a SystemError-shaped Error on failure and
    * ERR_ASYNCJOB_UNSUPPORTED on Windows. */
   pipe(): [readFd: number, writeFd: number];
+
+  /** null when JavaScript jobs can run on this thread, else why not (e.g. no v8::Locker). */
+  jsJobsUnavailableReason(): string | null;
+  initThread(maxSize: number, initSize: number): boolean;
+  /** Throws ERR_ASYNCJOB_JOBS_IN_USE (and frees nothing) while jobs are paused. */
+  cleanupThread(): void;
+  /** Starts func(...args) as a job, or resumes `job` (func/args/ctx then ignored). Fills and
+   * returns `result`. Throws what func threw; throws coded errors for state errors. */
+  startJob(
+    job: NativeAsyncJob | null,
+    ctx: NativeWaitCtx | null,
+    func: ((...args: unknown[]) => unknown) | null,
+    args: unknown[],
+    result: NativeStartResult,
+  ): NativeStartResult;
+  pauseJob(): boolean;
+  /** Resumes a paused job into termination of its JavaScript; it finishes. */
+  cancelJob(job: NativeAsyncJob): void;
+  getCurrentJob(): NativeAsyncJob | null;
+  getWaitCtx(job: NativeAsyncJob): NativeWaitCtx | null;
+  blockPause(): void;
+  unblockPause(): void;
+
+  AsyncJob: abstract new () => NativeAsyncJob;
+  WaitCtx: new () => NativeWaitCtx;
 }

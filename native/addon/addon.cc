@@ -2,7 +2,9 @@
 #include <asyncjob.h>
 #include <napi.h>
 
+#include "js_jobs.h"
 #include "pipe.h"
+#include "wait_ctx.h"
 
 namespace asyncjob::addon {
 namespace {
@@ -24,6 +26,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("isCapable", Napi::Function::New(env, IsCapable, "isCapable"));
   exports.Set("fiberBackend", Napi::Function::New(env, FiberBackend, "fiberBackend"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
+  exports.Set("WaitCtx", WaitCtx::Define(env));
+  InitJsJobs(env, exports);
   return exports;
 }
 

@@ -1,0 +1,291 @@
+#include "fd_poll.h"
+
+#include <v8.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include "errors.h"
+
+#ifndef _WIN32
+#include <poll.h>
+
+#include <chrono>
+#include <climits>
+#endif
+
+namespace asyncjob::addon {
+
+namespace {
+
+std::vector<int> WithoutDuplicates(const std::vector<int>& fds) {
+  std::vector<int> unique;
+  for (int fd : fds) {
+    if (std::find(unique.begin(), unique.end(), fd) == unique.end()) unique.push_back(fd);
+  }
+  return unique;
+}
+
+std::string BadFdMessage(int fd, int uvErr) {
+  char name[64];
+  uv_err_name_r(uvErr, name, sizeof name);
+  return "fd " + std::to_string(fd) + " cannot be watched: " + name + " (" + uv_strerror(uvErr) + ")";
+}
+
+// A coded Error, with the `fd` it is about when fd >= 0.
+Napi::Error WaitError(Napi::Env env, const std::string& code, const std::string& message, int fd) {
+  Napi::Error error = CodedError(env, code.c_str(), message);
+  if (fd >= 0) error.Set("fd", Napi::Number::New(env, fd));
+  return error;
+}
+
+// Which of `fds` (no duplicates) are readable, waiting up to timeoutMs (negative: forever).
+// Returns 0, or the errno of poll(2); *badFd is the first fd that is not open, or -1.
+int PollReadable(const std::vector<int>& fds, int64_t timeoutMs, std::vector<int>* readable,
+                 int* badFd) {
+#ifdef _WIN32
+  (void)fds, (void)timeoutMs, (void)readable, (void)badFd;
+  return ENOSYS;
+#else
+  std::vector<pollfd> polled(fds.size());
+  for (size_t i = 0; i < fds.size(); i++) polled[i] = pollfd{fds[i], POLLIN, 0};
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeoutMs, 0));
+  for (;;) {
+    int wait = -1;
+    if (timeoutMs >= 0) {
+      auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      wait = static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT_MAX));
+    }
+    if (poll(polled.data(), static_cast<nfds_t>(polled.size()), wait) >= 0) break;
+    if (errno != EINTR) return errno;
+  }
+  *badFd = -1;
+  for (const pollfd& p : polled) {
+    if (p.revents & POLLNVAL) {
+      if (*badFd < 0) *badFd = p.fd;
+    } else if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
+      readable->push_back(p.fd);
+    }
+  }
+  return 0;
+#endif
+}
+
+}  // namespace
+
+template <typename Handle>
+struct FdPoll::Holder {
+  Handle handle;
+  std::shared_ptr<FdPoll> poll;
+  int fd;
+
+  static void Close(Holder* holder) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&holder->handle), [](uv_handle_t* handle) {
+      auto* closed = static_cast<Holder*>(handle->data);
+      std::shared_ptr<FdPoll> poll = std::move(closed->poll);
+      delete closed;
+      poll->HandleClosed();
+    });
+  }
+};
+
+FdPoll::FdPoll(Napi::Env env, Napi::Function done)
+    : env_(env), isolate_(v8::Isolate::GetCurrent()), done_(Napi::Persistent(done)) {}
+
+FdPoll::~FdPoll() = default;
+
+std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds,
+                                      int64_t timeoutMs, Napi::Function done) {
+#ifdef _WIN32
+  (void)fds, (void)timeoutMs, (void)done;
+  throw CodedError(env, "ERR_ASYNCJOB_UNSUPPORTED", "Waiting on fds is not supported on Windows yet");
+#else
+  uv_loop_t* loop;
+  if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env);
+  std::shared_ptr<FdPoll> poll(new FdPoll(env, done));
+  poll->fds_ = WithoutDuplicates(fds);
+  if (napi_async_init(env, Napi::Object::New(env), Napi::String::New(env, "asyncjob.WaitCtx.wait"),
+                      &poll->asyncContext_) != napi_ok) {
+    throw Napi::Error::New(env);
+  }
+  auto* timer = new Holder<uv_timer_t>{{}, poll, -1};
+  uv_timer_init(loop, &timer->handle);
+  timer->handle.data = timer;
+  poll->timer_ = timer;
+  poll->openHandles_ = 1;
+  if (napi_add_async_cleanup_hook(env, OnTeardown, poll.get(), &poll->teardownHook_) != napi_ok) {
+    poll->teardownHook_ = nullptr;
+  }
+  for (int fd : poll->fds_) {
+    auto* watch = new Holder<uv_poll_t>{{}, poll, fd};
+    int err = uv_poll_init(loop, &watch->handle, fd);
+    if (err != 0) {
+      delete watch;  // never initialised: nothing to close
+      poll->FailSoon("ERR_ASYNCJOB_BAD_FD", BadFdMessage(fd, err), fd);
+      break;
+    }
+    watch->handle.data = watch;
+    poll->watches_.push_back(watch);
+    poll->openHandles_++;
+    err = uv_poll_start(&watch->handle, UV_READABLE, OnReadable);
+    if (err != 0) {
+      poll->FailSoon("ERR_ASYNCJOB_BAD_FD", BadFdMessage(fd, err), fd);
+      break;
+    }
+  }
+  if (poll->state_ == State::kWatching && (poll->fds_.empty() || timeoutMs >= 0)) {
+    uv_timer_start(&timer->handle, OnTimer, poll->fds_.empty() ? 0 : static_cast<uint64_t>(timeoutMs), 0);
+  }
+  return poll;
+#endif
+}
+
+Napi::Function FdPoll::CancelFunction(Napi::Env env, std::weak_ptr<FdPoll> poll) {
+  return Napi::Function::New(
+      env,
+      [poll = std::move(poll)](const Napi::CallbackInfo& info) {
+        if (auto live = poll.lock()) live->Cancel();
+        return info.Env().Undefined();
+      },
+      "cancel");
+}
+
+bool FdPoll::pending() const { return state_ != State::kDone; }
+
+void FdPoll::Cancel() {
+  if (state_ == State::kDone) return;
+  state_ = State::kDone;
+  ReleaseJs();
+  CloseAll();
+}
+
+void FdPoll::Fail(const char* code, const std::string& message) { FailSoon(code, message, -1); }
+
+void FdPoll::SetError(const char* code, const std::string& message, int fd) {
+  state_ = State::kFailing;
+  errorCode_ = code;
+  errorMessage_ = message;
+  errorFd_ = fd;
+}
+
+void FdPoll::FailSoon(const char* code, const std::string& message, int fd) {
+  if (state_ != State::kWatching) return;
+  SetError(code, message, fd);
+  ClosePolls();
+  uv_timer_start(&timer_->handle, OnTimer, 0, 0);
+}
+
+void FdPoll::OnReadable(uv_poll_t* handle, int /*status*/, int /*events*/) {
+  auto* watch = static_cast<Holder<uv_poll_t>*>(handle->data);
+  std::shared_ptr<FdPoll> poll = watch->poll;  // Finish closes the handle
+  if (poll->state_ != State::kWatching) return;
+  // Report every fd readable now, not only this one (libuv reports a POLLERR as EBADF).
+  std::vector<int> readable;
+  int badFd = -1;
+  if (PollReadable(poll->fds_, 0, &readable, &badFd) != 0) readable.clear();
+  if (badFd >= 0) {
+    poll->SetError("ERR_ASYNCJOB_BAD_FD", BadFdMessage(badFd, UV_EBADF), badFd);
+    poll->Finish(true, {});
+    return;
+  }
+  if (readable.empty()) readable.push_back(watch->fd);  // trust libuv over a racing poll(2)
+  poll->Finish(false, readable);
+}
+
+void FdPoll::OnTimer(uv_timer_t* handle) {
+  std::shared_ptr<FdPoll> poll = static_cast<Holder<uv_timer_t>*>(handle->data)->poll;
+  if (poll->state_ == State::kFailing) {
+    poll->Finish(true, {});
+    return;
+  }
+  // Timed out: what is readable by now still counts (a zero timeout is a readiness check).
+  std::vector<int> readable;
+  int badFd = -1;
+  if (PollReadable(poll->fds_, 0, &readable, &badFd) != 0) readable.clear();
+  poll->Finish(false, readable);
+}
+
+void FdPoll::Finish(bool failed, const std::vector<int>& readable) {
+  state_ = State::kDone;
+  CloseAll();
+  Napi::Env env(env_);
+  // A V8 scope, not napi_open_handle_scope: Node-API counts its scopes per environment and
+  // checks the count around every native call, and done may resume a job whose pauseJob()
+  // call was entered at another depth.
+  v8::HandleScope scope(isolate_);
+  try {
+    napi_value argv[2];
+    if (failed) {
+      argv[0] = WaitError(env, errorCode_, errorMessage_, errorFd_).Value();
+      argv[1] = env.Undefined();
+    } else {
+      Napi::Array fds = Napi::Array::New(env, readable.size());
+      for (uint32_t i = 0; i < readable.size(); i++) fds.Set(i, readable[i]);
+      argv[0] = env.Null();
+      argv[1] = fds;
+    }
+    // napi_make_callback: async hooks see the wait as the cause, and microtasks run afterwards.
+    napi_status status = napi_make_callback(env_, asyncContext_, env.Global(), done_.Value(), 2, argv, nullptr);
+    if (status == napi_pending_exception) {
+      napi_value exception;
+      napi_get_and_clear_last_exception(env_, &exception);
+      napi_fatal_exception(env_, exception);
+    }
+  } catch (const Napi::Error& error) {
+    napi_fatal_exception(env_, error.Value());
+  }
+  ReleaseJs();
+}
+
+void FdPoll::ReleaseJs() {
+  done_.Reset();
+  if (asyncContext_ != nullptr) {
+    napi_async_destroy(env_, asyncContext_);
+    asyncContext_ = nullptr;
+  }
+}
+
+void FdPoll::ClosePolls() {
+  for (Holder<uv_poll_t>* watch : watches_) Holder<uv_poll_t>::Close(watch);
+  watches_.clear();
+}
+
+void FdPoll::CloseAll() {
+  ClosePolls();
+  if (timer_ != nullptr) {
+    Holder<uv_timer_t>::Close(timer_);
+    timer_ = nullptr;
+  }
+}
+
+void FdPoll::HandleClosed() {
+  if (--openHandles_ == 0 && teardownHook_ != nullptr) {
+    napi_async_cleanup_hook_handle hook = teardownHook_;
+    teardownHook_ = nullptr;
+    napi_remove_async_cleanup_hook(hook);  // lets teardown go on, if it is waiting for this
+  }
+}
+
+void FdPoll::OnTeardown(napi_async_cleanup_hook_handle, void* arg) {
+  auto* poll = static_cast<FdPoll*>(arg);
+  v8::HandleScope scope(poll->isolate_);
+  poll->Cancel();  // done is never called; the last close removes this hook
+}
+
+std::vector<int> PollFdsSync(Napi::Env env, const std::vector<int>& fds, int64_t timeoutMs) {
+  std::vector<int> unique = WithoutDuplicates(fds);
+  std::vector<int> readable;
+  if (unique.empty()) return readable;
+#ifdef _WIN32
+  (void)timeoutMs;
+  throw CodedError(env, "ERR_ASYNCJOB_UNSUPPORTED", "Waiting on fds is not supported on Windows yet");
+#else
+  int badFd = -1;
+  if (int err = PollReadable(unique, timeoutMs, &readable, &badFd)) throw SystemError(env, "poll", err);
+  if (badFd >= 0) throw WaitError(env, "ERR_ASYNCJOB_BAD_FD", BadFdMessage(badFd, UV_EBADF), badFd);
+  return readable;
+#endif
+}
+
+}  // namespace asyncjob::addon

@@ -1,0 +1,93 @@
+// Waiting for file descriptors to become readable, on the event loop (FdPoll) or blocking
+// (PollFdsSync): what WaitCtx.wait() and waitSync() run on.
+//
+// Contract
+// - JS thread only. "Readable" means a read would not block: POLLIN, and also POLLHUP and
+//   POLLERR (end of file, or an error the read reports).
+// - An FdPoll watches each fd with a uv_poll (UV_READABLE) and its timeout with a uv_timer on
+//   the environment's loop. The handles keep the loop alive while the poll is pending, like any
+//   pending I/O. done(error, readableFds) is called at most once, always from the loop (never
+//   from within Start, Fail or Cancel), through napi_make_callback; an exception it throws is
+//   reported as uncaught.
+// - As libuv does, watching an fd puts it into non-blocking mode; an fd the loop already
+//   watches (a net.Socket's, another pending poll's) cannot be watched (EEXIST).
+// - At environment teardown a pending poll closes its handles without calling done.
+// - Windows: not implemented yet; Start and PollFdsSync throw ERR_ASYNCJOB_UNSUPPORTED.
+#ifndef ASYNCJOB_ADDON_FD_POLL_H
+#define ASYNCJOB_ADDON_FD_POLL_H
+
+#include <napi.h>
+#include <uv.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace v8 {
+class Isolate;
+}
+
+namespace asyncjob::addon {
+
+class FdPoll {
+ public:
+  // Starts watching `fds` (duplicates allowed). done(null, readable) follows on the first
+  // readiness, with every fd readable at that moment; done(null, fds readable by then, usually
+  // []) after timeoutMs (negative: never; with no fds: on the next turn of the loop);
+  // done(error) with code ERR_ASYNCJOB_BAD_FD (and `fd`) when an fd cannot be watched (not
+  // open: EBADF). The handles hold the poll until they are closed.
+  static std::shared_ptr<FdPoll> Start(Napi::Env env, const std::vector<int>& fds,
+                                       int64_t timeoutMs, Napi::Function done);
+  // A JavaScript function that cancels `poll` (if it still exists): done is then never called.
+  static Napi::Function CancelFunction(Napi::Env env, std::weak_ptr<FdPoll> poll);
+
+  // Stops watching; done is never called.
+  void Cancel();
+  // Stops watching and calls done(Error with `code`) from the loop, unless done is already due.
+  void Fail(const char* code, const std::string& message);
+  bool pending() const;
+
+  ~FdPoll();
+
+ private:
+  enum class State { kWatching, kFailing, kDone };
+  template <typename Handle>
+  struct Holder;  // a uv handle and a reference to its poll, freed by its close callback
+
+  explicit FdPoll(Napi::Env env, Napi::Function done);
+  void SetError(const char* code, const std::string& message, int fd);  // for Finish(true)
+  void FailSoon(const char* code, const std::string& message, int fd);
+  // done(error built from errorCode_…) when failed, else done(null, readable).
+  void Finish(bool failed, const std::vector<int>& readable);
+  void ClosePolls();
+  void CloseAll();
+  void ReleaseJs();
+  void HandleClosed();
+
+  static void OnReadable(uv_poll_t* handle, int status, int events);
+  static void OnTimer(uv_timer_t* handle);
+  static void OnTeardown(napi_async_cleanup_hook_handle hook, void* poll);
+
+  napi_env env_;
+  v8::Isolate* isolate_;
+  State state_ = State::kWatching;
+  std::vector<int> fds_;
+  std::vector<Holder<uv_poll_t>*> watches_;
+  Holder<uv_timer_t>* timer_ = nullptr;
+  size_t openHandles_ = 0;
+  Napi::FunctionReference done_;
+  napi_async_context asyncContext_ = nullptr;
+  napi_async_cleanup_hook_handle teardownHook_ = nullptr;
+  std::string errorCode_;
+  std::string errorMessage_;
+  int errorFd_ = -1;
+};
+
+// poll(2): which of `fds` are readable within timeoutMs (negative: wait forever). No fds: []
+// at once. Throws ERR_ASYNCJOB_BAD_FD for an fd that is not open, a SystemError if poll fails.
+std::vector<int> PollFdsSync(Napi::Env env, const std::vector<int>& fds, int64_t timeoutMs);
+
+}  // namespace asyncjob::addon
+
+#endif  // ASYNCJOB_ADDON_FD_POLL_H

@@ -1,0 +1,493 @@
+#include "js_jobs.h"
+
+#include <asyncjob.h>
+#include <v8.h>
+
+#include <optional>
+#include <unordered_set>
+#include <vector>
+
+#include "../core/engine.h"
+#include "errors.h"
+#include "wait_ctx.h"
+
+namespace asyncjob::addon {
+namespace {
+
+// V8 checks the stack against a limit this far above the host thread's stack end; less than
+// 4 KiB crashed the prototype, 128 KiB was always safe.
+constexpr uintptr_t kStackMargin = 128 * 1024;
+
+const napi_type_tag kAsyncJobTag = {0x6173796e636a6f62ULL, 0x4a4f4248414e444cULL};
+int kConstructToken;  // its address lets only this file construct AsyncJob handles
+
+// The async context (AsyncContextFrame, where Node keeps AsyncLocalStorage) lives in V8's
+// continuation-preserved embedder data, one value per isolate, not per stack.
+v8::Local<v8::Value> GetAsyncContext(v8::Isolate* isolate) {
+#if V8_MAJOR_VERSION >= 12
+  return isolate->GetContinuationPreservedEmbedderData();
+#else
+  return isolate->GetCurrentContext()->GetContinuationPreservedEmbedderData();
+#endif
+}
+
+void SetAsyncContext(v8::Isolate* isolate, v8::Local<v8::Value> value) {
+#if V8_MAJOR_VERSION >= 12
+  isolate->SetContinuationPreservedEmbedderData(value);
+#else
+  isolate->GetCurrentContext()->SetContinuationPreservedEmbedderData(value);
+#endif
+}
+
+// The JS thread's side of a hand-off: unlock the isolate while a host thread runs.
+class JsThreadHandOff final : public asyncjob::HandOff {
+ public:
+  explicit JsThreadHandOff(v8::Isolate* isolate) : isolate_(isolate) {}
+  void release() override {
+    if (v8::Locker::IsLocked(isolate_)) unlocker_.emplace(isolate_);
+  }
+  void reacquire() override { unlocker_.reset(); }
+
+ private:
+  v8::Isolate* isolate_;
+  std::optional<v8::Unlocker> unlocker_;
+};
+
+// A host thread's side: while it runs JS (isolate set), exit the isolate and unlock it around
+// every hand-off, and relock and re-enter after.
+class HostThreadHandOff final : public asyncjob::HandOff {
+ public:
+  static HostThreadHandOff& forThisThread() {
+    thread_local HostThreadHandOff handOff;
+    thread_local bool installed = asyncjob::setThreadHandOff(&handOff);
+    (void)installed;
+    return handOff;
+  }
+  void release() override {
+    if (isolate == nullptr) return;
+    isolate->Exit();
+    unlocker_.emplace(isolate);
+  }
+  void reacquire() override {
+    if (isolate == nullptr) return;
+    unlocker_.reset();
+    isolate->Enter();
+  }
+  v8::Isolate* isolate = nullptr;
+
+ private:
+  std::optional<v8::Unlocker> unlocker_;
+};
+
+struct JsJobState;
+
+// One per environment (the main thread's or a worker's).
+struct JsEnv {
+  napi_env env = nullptr;
+  v8::Isolate* isolate = nullptr;
+  v8::Global<v8::Context> context;
+  Napi::FunctionReference asyncJobClass;
+  std::optional<JsThreadHandOff> handOff;
+  bool lockerHeld = false;
+  std::unordered_set<JsJobState*> paused;  // started, not finished, not running
+};
+
+struct JsJobState {
+  JsEnv* env = nullptr;
+  asyncjob_job* core = nullptr;  // known from its first pause on
+  bool running = false;
+  bool cancelling = false;
+  Napi::FunctionReference func;
+  Napi::ObjectReference args;
+  Napi::ObjectReference handle;
+  class AsyncJob* handleWrap = nullptr;  // goes stale (state = nullptr) when the job finishes
+  Napi::ObjectReference waitCtxObject;
+  WaitCtx* waitCtx = nullptr;
+  // Holds the outcome (what the function returned or threw) in its "outcome" property: N-API
+  // references cannot hold primitives on every Node version.
+  Napi::ObjectReference box;
+  bool threw = false;
+  bool terminated = false;
+};
+
+class AsyncJob : public Napi::ObjectWrap<AsyncJob> {
+ public:
+  static Napi::Function Define(Napi::Env env) { return DefineClass(env, "AsyncJob", {}); }
+
+  explicit AsyncJob(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AsyncJob>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal() ||
+        info[0].As<Napi::External<int>>().Data() != &kConstructToken) {
+      Napi::Error error = Napi::TypeError::New(
+          info.Env(), "Illegal constructor: AsyncJob handles come from startJob()");
+      error.Set("code", "ERR_ILLEGAL_CONSTRUCTOR");
+      throw error;
+    }
+    napi_type_tag_object(info.Env(), info.This(), &kAsyncJobTag);
+  }
+
+  static AsyncJob* FromValue(Napi::Value value) {
+    if (!value.IsObject()) return nullptr;
+    bool tagged = false;
+    if (napi_check_object_type_tag(value.Env(), value, &kAsyncJobTag, &tagged) != napi_ok ||
+        !tagged) {
+      return nullptr;
+    }
+    return Unwrap(value.As<Napi::Object>());
+  }
+
+  JsJobState* state = nullptr;  // nullptr once the job has finished
+};
+
+JsEnv* GetJsEnv(Napi::Env env) { return env.GetInstanceData<JsEnv>(); }
+
+// Runs on the host thread: the job's function, with the isolate locked and entered.
+int RunJsJob(void* arg) {
+  JsJobState* st = *static_cast<JsJobState**>(arg);
+  JsEnv* je = st->env;
+  v8::Isolate* isolate = je->isolate;
+  HostThreadHandOff& handOff = HostThreadHandOff::forThisThread();
+  v8::Locker locker(isolate);
+  isolate->Enter();
+  uintptr_t low = 0;
+  uintptr_t high = 0;
+  if (asyncjob::currentHostThreadStack(&low, &high)) isolate->SetStackLimit(low + kStackMargin);
+  handOff.isolate = isolate;
+  {
+    v8::HandleScope handleScope(isolate);
+    v8::Context::Scope contextScope(je->context.Get(isolate));
+    napi_env env = je->env;
+    // Raw N-API from here on: a C++ exception on a host thread would have nobody to catch it.
+    napi_value args = nullptr;
+    napi_get_reference_value(env, st->args, &args);
+    uint32_t argc = 0;
+    napi_get_array_length(env, args, &argc);
+    std::vector<napi_value> argv(argc);
+    for (uint32_t i = 0; i < argc; i++) napi_get_element(env, args, i, &argv[i]);
+    napi_value func = nullptr;
+    napi_get_reference_value(env, st->func, &func);
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    napi_value result = nullptr;
+    const napi_status status = napi_call_function(env, undefined, func, argv.size(), argv.data(), &result);
+    napi_value outcome = result;
+    if (status != napi_ok) {
+      napi_get_and_clear_last_exception(env, &outcome);
+      // Termination is over by now (V8 ends it where the host thread's JavaScript ends), so ask
+      // the environment: one that is stopping (worker.terminate(), process.exit() in a worker)
+      // refuses any further call into JavaScript.
+      napi_value box = nullptr;
+      napi_get_reference_value(env, st->box, &box);
+      bool probe = false;
+      const bool stopping = napi_has_named_property(env, box, "outcome", &probe) == napi_pending_exception;
+      if (st->cancelling || stopping || isolate->IsExecutionTerminating()) {
+        st->terminated = true;
+        outcome = nullptr;
+        // Our own unwinding ends here; termination from outside is raised again on the JS thread.
+        if (st->cancelling) isolate->CancelTerminateExecution();
+      } else {
+        st->threw = true;
+      }
+    }
+    if (outcome != nullptr) {
+      napi_value box = nullptr;
+      napi_get_reference_value(env, st->box, &box);
+      napi_set_named_property(env, box, "outcome", outcome);
+      // Nothing can be left pending here: the host thread has no JS caller to report it to.
+      napi_value ignored;
+      napi_get_and_clear_last_exception(env, &ignored);
+    }
+  }
+  handOff.isolate = nullptr;
+  isolate->Exit();
+  return 0;
+}
+
+Napi::Error StateError(Napi::Env env, const char* code, const std::string& message) {
+  return CodedError(env, code, message);
+}
+
+// Ends the bookkeeping of a finished job: its handle goes stale, its WaitCtx is released. Makes
+// no JavaScript call: it also runs while the isolate is terminating.
+void Retire(JsJobState* st) {
+  st->env->paused.erase(st);
+  if (st->handleWrap != nullptr) st->handleWrap->state = nullptr;
+  if (st->waitCtx != nullptr) st->waitCtx->releaseForJob();
+  delete st;
+}
+
+Napi::Value StartJob(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JsEnv* je = GetJsEnv(env);
+  if (!je->lockerHeld) {
+    throw StateError(env, "ERR_ASYNCJOB_JS_JOBS_UNAVAILABLE",
+                     "JavaScript jobs need the thread to hold a v8::Locker, and this one does not");
+  }
+  if (info.Length() < 5 || !info[3].IsArray() || !info[4].IsObject()) {
+    throw Napi::TypeError::New(env, "startJob(job, ctx, func, args, result): bad internal call");
+  }
+  Napi::Object result = info[4].As<Napi::Object>();
+  v8::Isolate* isolate = je->isolate;
+
+  JsJobState* st = nullptr;
+  const bool resuming = !info[0].IsNull() && !info[0].IsUndefined();
+  if (resuming) {
+    AsyncJob* handle = AsyncJob::FromValue(info[0]);
+    if (handle == nullptr) {
+      Napi::Error error = Napi::TypeError::New(env, "The \"job\" argument must be an AsyncJob or null");
+      error.Set("code", "ERR_INVALID_ARG_TYPE");
+      throw error;
+    }
+    st = handle->state;
+    if (st == nullptr) throw StateError(env, "ERR_ASYNCJOB_JOB_FINISHED", "This job has finished; it cannot be resumed");
+    if (st->env != je) throw StateError(env, "ERR_ASYNCJOB_WRONG_THREAD", "This job belongs to another thread");
+    if (st->running) {
+      throw StateError(env, "ERR_ASYNCJOB_JOB_RUNNING",
+                       "This job is running (it is the current job or one that resumed it); only a paused job can be resumed");
+    }
+  } else {
+    if (!info[2].IsFunction()) {
+      Napi::Error error = Napi::TypeError::New(env, "The \"func\" argument must be of type function");
+      error.Set("code", "ERR_INVALID_ARG_TYPE");
+      throw error;
+    }
+    WaitCtx* waitCtx = nullptr;
+    if (!info[1].IsNull() && !info[1].IsUndefined()) {
+      waitCtx = WaitCtx::FromValue(info[1]);
+      if (waitCtx == nullptr) {
+        Napi::Error error = Napi::TypeError::New(env, "The \"ctx\" argument must be a WaitCtx or null");
+        error.Set("code", "ERR_INVALID_ARG_TYPE");
+        throw error;
+      }
+      if (waitCtx->freed()) throw StateError(env, "ERR_ASYNCJOB_WAIT_CTX_FREED", "This WaitCtx has been freed");
+    }
+    st = new JsJobState;
+    st->env = je;
+    st->func = Napi::Persistent(info[2].As<Napi::Function>());
+    st->args = Napi::Persistent(info[3].As<Napi::Object>());
+    st->box = Napi::Persistent(Napi::Object::New(env));
+    Napi::Object handle = je->asyncJobClass.New({Napi::External<int>::New(env, &kConstructToken)});
+    st->handleWrap = AsyncJob::FromValue(handle);
+    st->handleWrap->state = st;
+    st->handle = Napi::Persistent(handle);
+    if (waitCtx != nullptr) {
+      waitCtx->retainForJob();
+      st->waitCtx = waitCtx;
+      st->waitCtxObject = Napi::Persistent(info[1].As<Napi::Object>());
+    }
+  }
+
+  asyncjob_job* core = st->core;
+  JsJobState* args = st;
+  int ret = 0;
+  st->running = true;
+  je->paused.erase(st);
+  v8::Local<v8::Value> callerContext = GetAsyncContext(isolate);
+  const int status = asyncjob::startJob(
+      asyncjob::JobKind::HostThread, &core, st->waitCtx != nullptr ? st->waitCtx->core() : nullptr,
+      &ret, RunJsJob, &args, sizeof args);
+  SetAsyncContext(isolate, callerContext);
+  st->running = false;
+
+  if (status == ASYNCJOB_FINISH && st->terminated) {
+    // Termination (worker.terminate(), process.exit() in a worker) landed on the host thread;
+    // it is meant for this thread, which goes on unwinding. (A cancelled job ends in Cancel().)
+    Retire(st);
+    isolate->TerminateExecution();
+    return env.Undefined();
+  }
+  if (status == ASYNCJOB_PAUSE) {
+    st->core = core;
+    je->paused.insert(st);
+  }
+  result.Set("error", env.Undefined());
+  result.Set("ret", env.Undefined());
+  result.Set("job", status == ASYNCJOB_PAUSE ? st->handle.Value() : env.Null());
+  result.Set("status", status);
+  switch (status) {
+    case ASYNCJOB_PAUSE:
+      return result;
+    case ASYNCJOB_FINISH: {
+      const bool threw = st->threw;
+      Napi::Value outcome = st->box.Value().Get("outcome");
+      Retire(st);
+      if (threw) {
+        napi_throw(env, outcome);  // rethrow the job's own value, whatever it is
+        return env.Undefined();
+      }
+      result.Set("ret", outcome);
+      return result;
+    }
+    default:
+      // NO_JOBS or ERR: only a new job gets here (a paused one always resumes).
+      Retire(st);
+      if (status == ASYNCJOB_ERR) {
+        result.Set("error", CodedError(env, "ERR_ASYNCJOB_START_FAILED",
+                                       "Could not start a job: no memory or no thread for it")
+                                .Value());
+      }
+      return result;
+  }
+}
+
+Napi::Value PauseJob(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  JsEnv* je = GetJsEnv(env);
+  v8::Isolate* isolate = je->isolate;
+  if (asyncjob_get_current_job() == nullptr) return Napi::Boolean::New(env, true);
+  v8::Local<v8::Value> jobContext = GetAsyncContext(isolate);
+  const int resumed = asyncjob_pause_job();
+  SetAsyncContext(isolate, jobContext);
+  if (resumed == 0 && asyncjob::currentJobCancelled()) {
+    // Cancelled (cancelJob(), or teardown): unwind this job's JavaScript. The exception stops
+    // the code after pauseJob() at once; termination then keeps catch blocks from going on.
+    isolate->TerminateExecution();
+    napi_throw_error(env, "ERR_ASYNCJOB_JOB_CANCELLED", "This job was cancelled");
+    return env.Undefined();
+  }
+  return Napi::Boolean::New(env, resumed != 0);
+}
+
+// Resumes a paused job with its pauses made to terminate its JavaScript; it finishes. The
+// termination ends on the host thread (RunJsJob cancels it there).
+void Cancel(JsJobState* st) {
+  st->env->paused.erase(st);
+  st->cancelling = true;
+  st->running = true;
+  asyncjob_job* core = st->core;
+  int ret = 0;
+  asyncjob::cancelJob(&core, &ret);  // pauses return 0 at once from now on: it runs to its end
+  Retire(st);
+}
+
+JsJobState* CurrentJsJob() {
+  asyncjob_job* current = asyncjob_get_current_job();
+  if (current == nullptr || asyncjob::jobKind(current) != asyncjob::JobKind::HostThread) return nullptr;
+  return *static_cast<JsJobState**>(asyncjob::jobArgs(current));
+}
+
+Napi::Value GetCurrentJob(const Napi::CallbackInfo& info) {
+  JsJobState* st = CurrentJsJob();
+  return st == nullptr ? info.Env().Null() : st->handle.Value();
+}
+
+JsJobState* LiveJobArgument(const Napi::CallbackInfo& info) {
+  AsyncJob* handle = AsyncJob::FromValue(info[0]);
+  if (handle == nullptr) {
+    Napi::Error error = Napi::TypeError::New(info.Env(), "The \"job\" argument must be an AsyncJob");
+    error.Set("code", "ERR_INVALID_ARG_TYPE");
+    throw error;
+  }
+  if (handle->state == nullptr) {
+    throw StateError(info.Env(), "ERR_ASYNCJOB_JOB_FINISHED", "This job has finished");
+  }
+  return handle->state;
+}
+
+Napi::Value CancelJob(const Napi::CallbackInfo& info) {
+  JsJobState* st = LiveJobArgument(info);
+  if (st->running) {
+    throw StateError(info.Env(), "ERR_ASYNCJOB_JOB_RUNNING", "A running job cannot be cancelled");
+  }
+  Cancel(st);
+  return info.Env().Undefined();
+}
+
+Napi::Value GetWaitCtx(const Napi::CallbackInfo& info) {
+  JsJobState* st = LiveJobArgument(info);
+  return st->waitCtxObject.IsEmpty() ? info.Env().Null() : st->waitCtxObject.Value();
+}
+
+Napi::Value BlockPause(const Napi::CallbackInfo& info) {
+  asyncjob_block_pause();
+  return info.Env().Undefined();
+}
+
+Napi::Value UnblockPause(const Napi::CallbackInfo& info) {
+  asyncjob_unblock_pause();
+  return info.Env().Undefined();
+}
+
+Napi::Value InitThread(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsNumber() || !info[1].IsNumber()) {
+    Napi::Error error = Napi::TypeError::New(env, "initThread(maxSize, initSize) takes numbers");
+    error.Set("code", "ERR_INVALID_ARG_TYPE");
+    throw error;
+  }
+  const double maxSize = info[0].As<Napi::Number>().DoubleValue();
+  const double initSize = info[1].As<Napi::Number>().DoubleValue();
+  if (!(maxSize >= 0 && initSize >= 0 && maxSize <= 1e9 && initSize <= 1e6)) {
+    Napi::Error error = Napi::RangeError::New(env, "initThread sizes out of range");
+    error.Set("code", "ERR_OUT_OF_RANGE");
+    throw error;
+  }
+  return Napi::Boolean::New(env, asyncjob::initThread(asyncjob::JobKind::HostThread,
+                                                      static_cast<size_t>(maxSize),
+                                                      static_cast<size_t>(initSize)) == 1);
+}
+
+Napi::Value CleanupThread(const Napi::CallbackInfo& info) {
+  const size_t inUse = asyncjob_jobs_in_use();
+  if (inUse != 0) {
+    throw StateError(info.Env(), "ERR_ASYNCJOB_JOBS_IN_USE",
+                     "cleanupThread() with " + std::to_string(inUse) +
+                         " job(s) not finished: finish them first (nothing was freed)");
+  }
+  asyncjob_cleanup_thread();
+  return info.Env().Undefined();
+}
+
+Napi::Value JsJobsUnavailableReason(const Napi::CallbackInfo& info) {
+  JsEnv* je = GetJsEnv(info.Env());
+  if (je->lockerHeld) return info.Env().Null();
+  return Napi::String::New(info.Env(), "this thread does not hold a v8::Locker for its isolate");
+}
+
+// At environment teardown: unwind every paused job, then free the pool and its host threads.
+void Teardown(JsEnv* je) {
+  // A V8 scope, not napi_open_handle_scope: N-API counts its scopes per environment and checks
+  // the count around each callback, and a host thread's pauseJob() returns during this one.
+  v8::HandleScope scope(je->isolate);
+  while (!je->paused.empty()) {
+    JsJobState* st = *je->paused.begin();
+    try {
+      Cancel(st);
+    } catch (...) {
+      je->paused.erase(st);  // a hook must not throw; whatever failed, this job is done for
+    }
+  }
+  if (asyncjob_jobs_in_use() == 0) asyncjob_cleanup_thread();
+  asyncjob::setThreadHandOff(nullptr);
+}
+
+}  // namespace
+
+void InitJsJobs(Napi::Env env, Napi::Object exports) {
+  auto* je = new JsEnv;
+  je->env = env;
+  je->isolate = v8::Isolate::GetCurrent();
+  je->context.Reset(je->isolate, je->isolate->GetCurrentContext());
+  je->lockerHeld = v8::Locker::IsLocked(je->isolate);
+  if (je->lockerHeld) {
+    je->handOff.emplace(je->isolate);
+    asyncjob::setThreadHandOff(&*je->handOff);
+  }
+  Napi::Function asyncJobClass = AsyncJob::Define(env);
+  je->asyncJobClass = Napi::Persistent(asyncJobClass);
+  env.SetInstanceData<JsEnv>(je);
+  env.AddCleanupHook([je] { Teardown(je); });
+
+  exports.Set("AsyncJob", asyncJobClass);
+  exports.Set("jsJobsUnavailableReason", Napi::Function::New(env, JsJobsUnavailableReason, "jsJobsUnavailableReason"));
+  exports.Set("initThread", Napi::Function::New(env, InitThread, "initThread"));
+  exports.Set("cleanupThread", Napi::Function::New(env, CleanupThread, "cleanupThread"));
+  exports.Set("startJob", Napi::Function::New(env, StartJob, "startJob"));
+  exports.Set("pauseJob", Napi::Function::New(env, PauseJob, "pauseJob"));
+  exports.Set("cancelJob", Napi::Function::New(env, CancelJob, "cancelJob"));
+  exports.Set("getCurrentJob", Napi::Function::New(env, GetCurrentJob, "getCurrentJob"));
+  exports.Set("getWaitCtx", Napi::Function::New(env, GetWaitCtx, "getWaitCtx"));
+  exports.Set("blockPause", Napi::Function::New(env, BlockPause, "blockPause"));
+  exports.Set("unblockPause", Napi::Function::New(env, UnblockPause, "unblockPause"));
+}
+
+}  // namespace asyncjob::addon

@@ -1,0 +1,331 @@
+// The job API of ASYNC_start_job(3) for JavaScript functions, and runJob() on top of it.
+import { AsyncResource, executionAsyncId } from 'node:async_hooks';
+
+import { binding } from './binding';
+import {
+  ASYNC_ERR,
+  ASYNC_FINISH,
+  ASYNC_NO_JOBS,
+  ASYNC_PAUSE,
+  ASYNC_STATUS_EAGAIN,
+  ASYNC_STATUS_OK,
+} from './constants';
+import { asyncjobError, invalidArgType, outOfRange, validateFunction, validateInteger } from './errors';
+import type { NativeAsyncJob, NativeStartResult } from '../types/binding';
+import { WaitCtx } from './wait-ctx';
+
+
+/**
+ * A job: a function running on a stack of its own that can pause anywhere in its call stack.
+ * Handles come from {@link startJob} (on `ASYNC_PAUSE`) and {@link getCurrentJob}; the class has
+ * no public constructor. A handle goes stale when its job finishes.
+ * @example
+ * const r = startJob(null, null, () => { pauseJob(); return 1; });
+ * r.job instanceof AsyncJob; // true
+ */
+export interface AsyncJob extends NativeAsyncJob {}
+export const AsyncJob = binding.AsyncJob as unknown as abstract new () => AsyncJob;
+
+/** What {@link startJob} returns. */
+export interface StartResult<R> {
+  /** `ASYNC_ERR`, `ASYNC_NO_JOBS`, `ASYNC_PAUSE` or `ASYNC_FINISH`. */
+  status: 0 | 1 | 2 | 3;
+  /** The paused job on `ASYNC_PAUSE`, else `null`. */
+  job: AsyncJob | null;
+  /** The function's return value on `ASYNC_FINISH`. */
+  ret: R | undefined;
+  /** Why, on `ASYNC_ERR`. */
+  error?: Error;
+}
+
+// Each job runs in the async context (AsyncLocalStorage, async_hooks) it was started in, on
+// every resume, and its caller's context is left as it was: every start and resume runs inside
+// the job's own AsyncResource.
+const resources = new WeakMap<NativeAsyncJob, AsyncResource>();
+
+function validateJob(job: unknown): asserts job is AsyncJob {
+  if (!(job instanceof binding.AsyncJob)) throw invalidArgType('job', 'an instance of AsyncJob', job);
+}
+
+/**
+ * Starts `func(...args)` as a new job (`job` null), or resumes the paused `job` (then `ctx`,
+ * `func` and `args` are ignored, as in OpenSSL). Returns `ASYNC_PAUSE` with the job's handle
+ * when it pauses, `ASYNC_FINISH` with its return value when it finishes, `ASYNC_NO_JOBS` when
+ * the thread's pool is full, `ASYNC_ERR` with `error` when no job could be started. If `func`
+ * throws, the job ends and `startJob` throws that value.
+ *
+ * Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for a bad `job`, `ctx` or `func`, and coded errors
+ * for wrong states: `ERR_ASYNCJOB_JOB_FINISHED`, `ERR_ASYNCJOB_JOB_RUNNING` (resuming a running
+ * job, itself included), `ERR_ASYNCJOB_WAIT_CTX_FREED`, `ERR_ASYNCJOB_JS_JOBS_UNAVAILABLE`.
+ * @example
+ * let r = startJob(null, null, (name: string) => {
+ *   pauseJob();
+ *   return `hello ${name}`;
+ * }, 'world');
+ * while (r.status === ASYNC_PAUSE) r = startJob(r.job, null, null);
+ * console.log(r.ret); // 'hello world'
+ */
+export function startJob<A extends unknown[], R>(
+  job: AsyncJob | null,
+  ctx: WaitCtx | null,
+  func: ((...args: A) => R) | null,
+  ...args: A
+): StartResult<R> {
+  const result: NativeStartResult = { status: ASYNC_ERR, job: null, ret: undefined };
+  let resource: AsyncResource | undefined;
+  let run: ((...a: A) => R) | null = null;
+  if (job !== null) {
+    validateJob(job);
+    resource = resources.get(job);
+  } else {
+    if (ctx !== null && !(ctx instanceof WaitCtx)) throw invalidArgType('ctx', 'an instance of WaitCtx or null', ctx);
+    validateFunction(func, 'func');
+    const fresh = new AsyncResource('asyncjob.Job');
+    resource = fresh;
+    const target = func;
+    run = (...a: A): R => {
+      resources.set(binding.getCurrentJob()!, fresh);
+      return target(...a);
+    };
+  }
+  try {
+    const call = () => binding.startJob(job, ctx, run as ((...a: unknown[]) => unknown) | null, args, result);
+    if (resource !== undefined) resource.runInAsyncScope(call);
+    else call();
+  } catch (error) {
+    resource?.emitDestroy();
+    throw error;
+  }
+  if (result.status !== ASYNC_PAUSE) resource?.emitDestroy();
+  return result as StartResult<R>;
+}
+
+/**
+ * Pauses the current job: control returns to whoever started or last resumed it (its
+ * `startJob` returns `ASYNC_PAUSE`), and `pauseJob()` returns `true` when the job is resumed.
+ * Outside a job, or while pauses are blocked, it does nothing and returns `true`.
+ *
+ * Throws `ERR_ASYNCJOB_PAUSE_IN_ASYNC_SCOPE` inside a nested async scope
+ * (`AsyncResource.runInAsyncScope` within the job): Node's async context stack cannot survive
+ * such a pause.
+ * @example
+ * startJob(null, null, () => {
+ *   console.log('before');
+ *   pauseJob();
+ *   console.log('after a resume');
+ * });
+ */
+export function pauseJob(): boolean {
+  const job = binding.getCurrentJob();
+  if (job !== null) {
+    const resource = resources.get(job);
+    if (resource !== undefined && executionAsyncId() !== resource.asyncId()) {
+      throw asyncjobError(
+        'ERR_ASYNCJOB_PAUSE_IN_ASYNC_SCOPE',
+        'pauseJob() inside a nested async scope (AsyncResource.runInAsyncScope within the job) ' +
+          'would corrupt Node\'s async context stack; pause outside that scope',
+      );
+    }
+  }
+  return binding.pauseJob() !== false;
+}
+
+/**
+ * The job running now (the same handle its caller receives on `ASYNC_PAUSE`), or `null`
+ * outside any job.
+ * @example
+ * startJob(null, null, () => getCurrentJob() !== null); // ret: true
+ */
+export function getCurrentJob(): AsyncJob | null {
+  return binding.getCurrentJob();
+}
+
+/**
+ * The WaitCtx `job` was started with, or `null`. Throws `ERR_ASYNCJOB_JOB_FINISHED` for a
+ * finished job.
+ * @example
+ * const ctx = new WaitCtx();
+ * startJob(null, ctx, () => getWaitCtx(getCurrentJob()!) === ctx); // ret: true
+ */
+export function getWaitCtx(job: AsyncJob): WaitCtx | null {
+  validateJob(job);
+  return binding.getWaitCtx(job) as WaitCtx | null;
+}
+
+/**
+ * Blocks pauses in the current job: until the matching {@link unblockPause}, `pauseJob()`
+ * returns at once. Calls nest; outside a job they are ignored. The count belongs to the job.
+ * @example
+ * blockPause();
+ * try { criticalSection(); } finally { unblockPause(); }
+ */
+export function blockPause(): void {
+  binding.blockPause();
+}
+
+/**
+ * Undoes one {@link blockPause}; the count never goes below zero.
+ * @example
+ * blockPause();
+ * unblockPause();
+ */
+export function unblockPause(): void {
+  binding.unblockPause();
+}
+
+/**
+ * Sets up this thread's pool: at most `maxSize` jobs at once (0: no limit), `initSize` of them
+ * created now. Replaces an existing pool that has no job in use and returns `true`; returns
+ * `false` when jobs are in use or cannot be created. Without it, the first job creates a pool
+ * with no limit.
+ *
+ * Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for a non-number and `RangeError`
+ * (`ERR_OUT_OF_RANGE`) for a negative or non-integer size, or `initSize > maxSize` when
+ * `maxSize > 0`.
+ * @example
+ * initThread(16, 2); // up to 16 jobs, 2 host threads ready now
+ */
+export function initThread(maxSize: number, initSize: number): boolean {
+  validateInteger(maxSize, 'maxSize', 0, Number.MAX_SAFE_INTEGER);
+  validateInteger(initSize, 'initSize', 0, Number.MAX_SAFE_INTEGER);
+  if (maxSize > 0 && initSize > maxSize) throw outOfRange('initSize', `<= maxSize (${maxSize})`, initSize);
+  return binding.initThread(maxSize, initSize);
+}
+
+/**
+ * Frees this thread's pool (its idle host threads end). Throws `ERR_ASYNCJOB_JOBS_IN_USE` and
+ * frees nothing while jobs are paused.
+ * @example
+ * cleanupThread();
+ */
+export function cleanupThread(): void {
+  binding.cleanupThread();
+}
+
+/**
+ * Ends a paused job without resuming its work: its pending `pauseJob()` terminates the job's
+ * JavaScript (like `worker.terminate()`, no `catch` or `finally` block runs), the job finishes
+ * and its handle goes stale. For jobs the program no longer wants: a paused job otherwise keeps
+ * its host thread until the thread's environment is torn down.
+ *
+ * Throws `ERR_ASYNCJOB_JOB_FINISHED` for a finished job and `ERR_ASYNCJOB_JOB_RUNNING` for a
+ * running one.
+ * @example
+ * const r = startJob(null, null, () => { pauseJob(); console.log('never printed'); });
+ * cancelJob(r.job!);
+ */
+export function cancelJob(job: AsyncJob): void {
+  validateJob(job);
+  binding.cancelJob(job);
+}
+
+/**
+ * Runs `func(...args)` as a job to its end without blocking the event loop, and resolves with
+ * its return value (rejects with what it threw). The job gets a fresh {@link WaitCtx} with a wake
+ * callback installed (`getWaitCtx(getCurrentJob()).getCallback()`); after every pause it is
+ * resumed when one of its wait fds becomes readable or the callback is called (if it set fds);
+ * when the callback is called (if it set none and its status is `ASYNC_STATUS_EAGAIN`); else on
+ * the next turn of the event loop. Before each resume the status is set back to
+ * `ASYNC_STATUS_OK`. The WaitCtx is freed (cleanups run) when the job ends.
+ *
+ * Rejects with `TypeError` for a bad `func` and `ERR_ASYNCJOB_NO_JOBS` when the pool is full.
+ * @example
+ * const sum = await runJob((a: number, b: number) => {
+ *   pauseJob(); // resumed on the next turn of the event loop
+ *   return a + b;
+ * }, 2, 3); // 5
+ */
+export function runJob<A extends unknown[], R>(func: (...args: A) => R, ...args: A): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    try {
+      validateFunction(func, 'func');
+    } catch (error) {
+      reject(error);
+      return;
+    }
+    const ctx = new WaitCtx();
+    let job: AsyncJob | null = null;
+    let woken = false;
+    let onWake: (() => void) | null = null;
+    let cancelWait: (() => void) | null = null;
+
+    ctx.setCallback(() => {
+      woken = true;
+      const wake = onWake;
+      onWake = null;
+      if (wake !== null) wake();
+      return 1;
+    });
+
+    const end = () => {
+      cancelWait?.();
+      cancelWait = null;
+      onWake = null;
+      ctx.free();
+    };
+
+    const resumeSoon = () => {
+      cancelWait?.();
+      cancelWait = null;
+      onWake = null;
+      setImmediate(step);
+    };
+
+    const waitForWake = () => {
+      if (woken) return resumeSoon(); // the callback came before the pause: not lost
+      const fds = ctx.getAllFds();
+      if (fds.length > 0) {
+        onWake = resumeSoon;
+        cancelWait = ctx.pollFds(fds, -1, (error) => {
+          cancelWait = null;
+          if (error !== null) {
+            // A wait fd the job can never be woken through: end the job with that error.
+            onWake = null;
+            if (job !== null) cancelJob(job);
+            job = null;
+            end();
+            reject(error);
+            return;
+          }
+          resumeSoon();
+        });
+      } else if (ctx.getStatus() === ASYNC_STATUS_EAGAIN) {
+        onWake = resumeSoon;
+      } else {
+        resumeSoon();
+      }
+    };
+
+    function step(): void {
+      let result: StartResult<R>;
+      try {
+        ctx.setStatus(ASYNC_STATUS_OK);
+        woken = false;
+        result = job === null ? startJob(null, ctx, func, ...args) : startJob<A, R>(job, ctx, null, ...([] as unknown as A));
+      } catch (error) {
+        end();
+        reject(error);
+        return;
+      }
+      switch (result.status) {
+        case ASYNC_PAUSE:
+          job = result.job;
+          waitForWake();
+          return;
+        case ASYNC_FINISH:
+          end();
+          resolve(result.ret as R);
+          return;
+        case ASYNC_NO_JOBS:
+          end();
+          reject(asyncjobError('ERR_ASYNCJOB_NO_JOBS', 'runJob(): the thread\'s job pool is full (initThread maxSize)'));
+          return;
+        default:
+          end();
+          reject(result.error ?? asyncjobError('ERR_ASYNCJOB_START_FAILED', 'runJob(): the job could not be started'));
+      }
+    }
+
+    step();
+  });
+}

@@ -1,0 +1,127 @@
+import { expect } from 'chai';
+import { spawn, spawnSync } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import { ASYNC_FINISH, ASYNC_PAUSE, pauseJob, startJob } from 'asyncjob';
+
+// ARCHITECTURE.md pitfall 4: teardown with jobs still paused, and termination landing on a job
+// thread. Each case runs in a child process or a worker, so a crash cannot hide.
+const packagePath = require.resolve('asyncjob');
+
+function runChild(script: string, args: string[] = []): { status: number | null; signal: string | null; stdout: string; stderr: string } {
+  const child = spawnSync(process.execPath, [...args, '-e', script, packagePath], { encoding: 'utf8', timeout: 30000 });
+  return { status: child.status, signal: child.signal, stdout: child.stdout, stderr: child.stderr };
+}
+
+const PAUSE_FIVE = `
+  const { startJob, pauseJob } = require(process.argv[1]);
+  const held = [];
+  for (let i = 0; i < 5; i++) {
+    held.push(startJob(null, null, () => { const big = new Array(1000).fill(i); pauseJob(); return big.length; }).job);
+  }
+`;
+
+function workerScript(body: string): string {
+  return `
+    const { parentPort, workerData } = require('node:worker_threads');
+    const { startJob, pauseJob, runJob } = require(workerData);
+    ${body}
+  `;
+}
+
+function exitOf(worker: Worker): Promise<number> {
+  return new Promise((resolve, reject) => {
+    worker.once('error', reject);
+    worker.once('exit', resolve);
+  });
+}
+
+describe('teardown with jobs paused', function () {
+  this.timeout(60000);
+
+  it('the process ends normally with jobs paused', () => {
+    const r = runChild(`${PAUSE_FIVE} process.on('exit', () => console.log('exiting with', held.length, 'paused'));`);
+    expect(r.stderr).to.equal('');
+    expect(r.signal).to.equal(null);
+    expect(r.status).to.equal(0);
+    expect(r.stdout.trim()).to.equal('exiting with 5 paused');
+  });
+
+  it('process.exit() inside a job exits with its code', () => {
+    const r = runChild(`${PAUSE_FIVE} startJob(null, null, () => { console.log('exiting from a job'); process.exit(7); });`);
+    expect(r.signal).to.equal(null);
+    expect(r.status).to.equal(7);
+    expect(r.stdout.trim()).to.equal('exiting from a job');
+  });
+
+  it('SIGTERM with jobs paused ends the process through its handler', async () => {
+    const child = spawn(process.execPath, ['-e', `${PAUSE_FIVE}
+      process.on('SIGTERM', () => { console.log('got SIGTERM'); process.exit(0); });
+      setInterval(() => {}, 1000);
+      console.log('ready');`, packagePath]);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      if (out.includes('ready')) child.kill('SIGTERM');
+    });
+    const [code, signal] = await new Promise<[number | null, string | null]>((resolve) => child.on('exit', (c, s) => resolve([c, s])));
+    expect([code, signal]).to.deep.equal([0, null]);
+    expect(out).to.include('got SIGTERM');
+  });
+
+  it('jobs run in worker threads, and a worker exits cleanly with jobs paused', async () => {
+    const worker = new Worker(workerScript(`
+      let r = startJob(null, null, (a, b) => { pauseJob(); return a * b; }, 6, 7);
+      r = startJob(r.job, null, null);
+      const kept = startJob(null, null, () => { pauseJob(); });
+      runJob(() => { pauseJob(); return 'from runJob'; }).then((v) => parentPort.postMessage({ ret: r.ret, kept: kept.status, v }));
+    `), { eval: true, workerData: packagePath });
+    const message = await new Promise((resolve) => worker.once('message', resolve));
+    expect(message).to.deep.equal({ ret: 42, kept: ASYNC_PAUSE, v: 'from runJob' });
+    expect(await exitOf(worker)).to.equal(0);
+  });
+
+  it('worker.terminate() with jobs paused', async () => {
+    const worker = new Worker(workerScript(`
+      for (let i = 0; i < 5; i++) startJob(null, null, () => { pauseJob(); });
+      parentPort.postMessage('paused');
+      setInterval(() => {}, 1000);
+    `), { eval: true, workerData: packagePath });
+    await new Promise((resolve) => worker.once('message', resolve));
+    expect(await worker.terminate()).to.equal(1);
+  });
+
+  it('worker.terminate() while a job spins, and termination reaches the worker thread', async () => {
+    const worker = new Worker(workerScript(`
+      parentPort.postMessage('spinning');
+      startJob(null, null, () => { for (;;) {} });
+      parentPort.postMessage('the worker went on after termination');
+    `), { eval: true, workerData: packagePath });
+    const messages: unknown[] = [];
+    worker.on('message', (m) => messages.push(m));
+    await new Promise((resolve) => worker.once('message', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await worker.terminate()).to.equal(1);
+    expect(messages).to.deep.equal(['spinning']);
+  });
+
+  it('process.exit() inside a job in a worker ends the worker with that code', async () => {
+    const worker = new Worker(workerScript(`
+      startJob(null, null, () => { pauseJob(); });
+      startJob(null, null, () => { process.exit(5); });
+      parentPort.postMessage('the worker went on after process.exit()');
+    `), { eval: true, workerData: packagePath });
+    const messages: unknown[] = [];
+    worker.on('message', (m) => messages.push(m));
+    expect(await exitOf(worker)).to.equal(5);
+    expect(messages).to.deep.equal([]);
+  });
+
+  it('this thread keeps working after all that', () => {
+    const r = startJob(null, null, () => {
+      pauseJob();
+      return 'fine';
+    });
+    expect(r.status).to.equal(ASYNC_PAUSE);
+    expect(startJob(r.job, null, null)).to.deep.include({ status: ASYNC_FINISH, ret: 'fine' });
+  });
+});

@@ -1,0 +1,87 @@
+import { expect } from 'chai';
+import { inspect } from 'node:util';
+import * as asyncjob from 'asyncjob';
+import * as openssl from 'asyncjob/openssl';
+
+// JS misuse must never crash the process: every public function, fed values of every kind,
+// either works or throws an Error (TypeError/RangeError or a coded ERR_ASYNCJOB_* error).
+const oddValues: unknown[] = [
+  undefined, null, 0, -1, 1.5, NaN, Infinity, 2 ** 40, -0, '', 'x', true, Symbol('s'), 10n,
+  {}, [], [1, 2], () => 1, new Map(), Object.create(null), new Proxy({}, {}),
+];
+
+function callSafely(fn: (...args: unknown[]) => unknown, args: unknown[]): void {
+  try {
+    const result = fn(...args);
+    if (result instanceof Promise) result.catch(() => undefined);
+  } catch (error) {
+    if (!(error instanceof Error)) expect.fail(`${fn.name}(${inspect(args)}) threw a non-Error: ${inspect(error)}`);
+    const code = (error as { code?: unknown }).code;
+    if (code !== undefined) expect(String(code)).to.match(/^(ERR_|ABORT_ERR|E[A-Z]+$)/);
+  }
+}
+
+describe('misuse never crashes the process', () => {
+  after(() => {
+    // Whatever paused jobs the calls above left behind are unwound, and the pool is usable.
+    asyncjob.initThread(0, 0);
+  });
+
+  for (const [name, module] of [['asyncjob', asyncjob], ['asyncjob/openssl', openssl]] as const) {
+    it(`${name}: every function with odd arguments in every position`, () => {
+      const functions = Object.entries(module).filter(([, v]) => typeof v === 'function') as Array<
+        [string, (...args: unknown[]) => unknown]
+      >;
+      expect(functions.length).to.be.greaterThan(10);
+      for (const [fnName, fn] of functions) {
+        if (fnName === 'pipe') continue; // opens real fds: covered by pipe.test.ts
+        if (/^[A-Z]/.test(fnName) && fn.prototype !== undefined && fnName !== fnName.toUpperCase()) {
+          // classes: constructing them with odd arguments
+          for (const v of oddValues) callSafely((...a: unknown[]) => new (fn as unknown as new (...x: unknown[]) => unknown)(...a), [v]);
+          continue;
+        }
+        callSafely(fn, []);
+        for (const v of oddValues) {
+          callSafely(fn, [v]);
+          callSafely(fn, [null, v]);
+          callSafely(fn, [v, v, v]);
+          callSafely(fn, [null, null, v]);
+        }
+      }
+    });
+  }
+
+  it('WaitCtx methods with odd arguments, before and after free()', () => {
+    const ctx = new asyncjob.WaitCtx();
+    const methods = ['setWaitFd', 'getFd', 'getAllFds', 'getChangedFds', 'clearFd', 'setCallback', 'getCallback', 'setStatus', 'getStatus', 'waitSync'] as const;
+    for (const freed of [false, true]) {
+      if (freed) ctx.free();
+      for (const m of methods) {
+        const fn = (ctx[m] as (...args: unknown[]) => unknown).bind(ctx);
+        for (const v of oddValues) {
+          callSafely(fn, [v]);
+          callSafely(fn, [v, v]);
+          callSafely(fn, [Symbol('k'), v, v, v]);
+        }
+      }
+    }
+  });
+
+  it('a stale, foreign or fake job handle is refused with a coded error', () => {
+    const r = asyncjob.startJob(null, null, () => asyncjob.pauseJob());
+    const job = r.job!;
+    asyncjob.startJob(job, null, null);
+    for (const fn of [() => asyncjob.startJob(job, null, null), () => asyncjob.getWaitCtx(job), () => asyncjob.cancelJob(job)]) {
+      expect(fn).to.throw(Error).with.property('code', 'ERR_ASYNCJOB_JOB_FINISHED');
+    }
+    const fake = Object.create(asyncjob.AsyncJob.prototype);
+    expect(() => asyncjob.startJob(fake, null, null)).to.throw(TypeError).with.property('code', 'ERR_INVALID_ARG_TYPE');
+  });
+
+  it('the process still works afterwards', async () => {
+    expect(await asyncjob.runJob((a: number) => {
+      asyncjob.pauseJob();
+      return a + 1;
+    }, 41)).to.equal(42);
+  });
+});

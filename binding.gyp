@@ -7,6 +7,7 @@
         "native/addon/errors.cc",
         "native/addon/fd_poll.cc",
         "native/addon/js_jobs.cc",
+        "native/addon/native_api.cc",
         "native/addon/pipe.cc",
         "native/addon/wait_ctx.cc",
         "native/core/fiber_posix.cc",

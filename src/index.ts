@@ -6,6 +6,8 @@ export * from './constants';
 export { WaitCtx, type WaitFdCleanup, type WaitCtxCallback, type WaitOptions } from './wait-ctx';
 export {
   AsyncJob,
+  NativeJobFunction,
+  nativeApi,
   type StartResult,
   startJob,
   pauseJob,

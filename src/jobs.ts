@@ -10,10 +10,9 @@ import {
   ASYNC_STATUS_EAGAIN,
   ASYNC_STATUS_OK,
 } from './constants';
-import { asyncjobError, invalidArgType, outOfRange, validateFunction, validateInteger } from './errors';
-import type { NativeAsyncJob, NativeStartResult } from '../types/binding';
+import { asyncjobError, invalidArgType, outOfRange, validateInteger } from './errors';
+import type { NativeAsyncJob, NativeJobFunction as NativeJobFunctionHandle, NativeStartResult } from '../types/binding';
 import { WaitCtx } from './wait-ctx';
-
 
 /**
  * A job: a function running on a stack of its own that can pause anywhere in its call stack.
@@ -25,6 +24,26 @@ import { WaitCtx } from './wait-ctx';
  */
 export interface AsyncJob extends NativeAsyncJob {}
 export const AsyncJob = binding.AsyncJob as unknown as abstract new () => AsyncJob;
+
+/**
+ * A native function made into a job function by a native addon (with
+ * `asyncjob_native_function_new()` of `asyncjob_client.h`): {@link startJob} and {@link runJob}
+ * run it as a job on a fiber stack of its own, and its `int` return value becomes `ret`. It has
+ * no public constructor. See docs/native.md.
+ * @example
+ * const fn = myEngineAddon.hashJob(buffer); // a NativeJobFunction
+ * const status = await runJob(fn);
+ */
+export interface NativeJobFunction extends NativeJobFunctionHandle {}
+export const NativeJobFunction = binding.NativeJobFunction as unknown as abstract new () => NativeJobFunction;
+
+/**
+ * asyncjob's C API for other native addons, as a type-tagged external: what
+ * `asyncjob_client_init()` of `asyncjob_client.h` fetches (see docs/native.md).
+ * @example
+ * myEngineAddon.init(nativeApi); // for addons that take the table explicitly
+ */
+export const nativeApi: object = binding.nativeApi;
 
 /** What {@link startJob} returns. */
 export interface StartResult<R> {
@@ -40,7 +59,7 @@ export interface StartResult<R> {
 
 // Each job runs in the async context (AsyncLocalStorage, async_hooks) it was started in, on
 // every resume, and its caller's context is left as it was: every start and resume runs inside
-// the job's own AsyncResource.
+// the job's own AsyncResource. Native jobs run no JavaScript and go without.
 const resources = new WeakMap<NativeAsyncJob, AsyncResource>();
 
 function validateJob(job: unknown): asserts job is AsyncJob {
@@ -65,21 +84,31 @@ function validateJob(job: unknown): asserts job is AsyncJob {
  * while (r.status === ASYNC_PAUSE) r = startJob(r.job, null, null);
  * console.log(r.ret); // 'hello world'
  */
+export function startJob(job: AsyncJob | null, ctx: WaitCtx | null, func: NativeJobFunction): StartResult<number>;
 export function startJob<A extends unknown[], R>(
   job: AsyncJob | null,
   ctx: WaitCtx | null,
   func: ((...args: A) => R) | null,
   ...args: A
+): StartResult<R>;
+export function startJob<A extends unknown[], R>(
+  job: AsyncJob | null,
+  ctx: WaitCtx | null,
+  func: ((...args: A) => R) | NativeJobFunction | null,
+  ...args: A
 ): StartResult<R> {
   const result: NativeStartResult = { status: ASYNC_ERR, job: null, ret: undefined };
   let resource: AsyncResource | undefined;
-  let run: ((...a: A) => R) | null = null;
+  let run: ((...a: A) => R) | NativeJobFunction | null = null;
   if (job !== null) {
     validateJob(job);
     resource = resources.get(job);
+  } else if (func instanceof binding.NativeJobFunction) {
+    if (ctx !== null && !(ctx instanceof WaitCtx)) throw invalidArgType('ctx', 'an instance of WaitCtx or null', ctx);
+    run = func;
   } else {
     if (ctx !== null && !(ctx instanceof WaitCtx)) throw invalidArgType('ctx', 'an instance of WaitCtx or null', ctx);
-    validateFunction(func, 'func');
+    if (typeof func !== 'function') throw invalidArgType('func', 'of type function or a NativeJobFunction', func);
     const fresh = new AsyncResource('asyncjob.Job');
     resource = fresh;
     const target = func;
@@ -89,7 +118,8 @@ export function startJob<A extends unknown[], R>(
     };
   }
   try {
-    const call = () => binding.startJob(job, ctx, run as ((...a: unknown[]) => unknown) | null, args, result);
+    const call = () =>
+      binding.startJob(job, ctx, run as ((...a: unknown[]) => unknown) | NativeJobFunction | null, args, result);
     if (resource !== undefined) resource.runInAsyncScope(call);
     else call();
   } catch (error) {
@@ -117,7 +147,7 @@ export function startJob<A extends unknown[], R>(
  */
 export function pauseJob(): boolean {
   const job = binding.getCurrentJob();
-  if (job !== null) {
+  if (job !== null && !binding.pausesBlocked()) {
     const resource = resources.get(job);
     if (resource !== undefined && executionAsyncId() !== resource.asyncId()) {
       throw asyncjobError(
@@ -173,6 +203,8 @@ export function unblockPause(): void {
   binding.unblockPause();
 }
 
+const MAX_POOL_SIZE = 2 ** 31 - 1;
+
 /**
  * Sets up this thread's pool: at most `maxSize` jobs at once (0: no limit), `initSize` of them
  * created now. Replaces an existing pool that has no job in use and returns `true`; returns
@@ -186,8 +218,8 @@ export function unblockPause(): void {
  * initThread(16, 2); // up to 16 jobs, 2 host threads ready now
  */
 export function initThread(maxSize: number, initSize: number): boolean {
-  validateInteger(maxSize, 'maxSize', 0, Number.MAX_SAFE_INTEGER);
-  validateInteger(initSize, 'initSize', 0, Number.MAX_SAFE_INTEGER);
+  validateInteger(maxSize, 'maxSize', 0, MAX_POOL_SIZE);
+  validateInteger(initSize, 'initSize', 0, MAX_POOL_SIZE);
   if (maxSize > 0 && initSize > maxSize) throw outOfRange('initSize', `<= maxSize (${maxSize})`, initSize);
   return binding.initThread(maxSize, initSize);
 }
@@ -203,10 +235,12 @@ export function cleanupThread(): void {
 }
 
 /**
- * Ends a paused job without resuming its work: its pending `pauseJob()` terminates the job's
- * JavaScript (like `worker.terminate()`, no `catch` or `finally` block runs), the job finishes
- * and its handle goes stale. For jobs the program no longer wants: a paused job otherwise keeps
- * its host thread until the thread's environment is torn down.
+ * Ends a paused job without resuming its work, and its handle goes stale. A JavaScript job's
+ * pending `pauseJob()` throws `ERR_ASYNCJOB_JOB_CANCELLED` and terminates the job's JavaScript
+ * (like `worker.terminate()`: a `catch` or `finally` block may start but is cut short at its
+ * next call; rely on neither). A native job's stack is freed as it is, without running anything
+ * more on it. For jobs the program no longer wants: a paused job otherwise keeps its host thread
+ * (or stack) until the thread's environment is torn down.
  *
  * Throws `ERR_ASYNCJOB_JOB_FINISHED` for a finished job and `ERR_ASYNCJOB_JOB_RUNNING` for a
  * running one.
@@ -217,30 +251,34 @@ export function cleanupThread(): void {
 export function cancelJob(job: AsyncJob): void {
   validateJob(job);
   binding.cancelJob(job);
+  resources.get(job)?.emitDestroy();
 }
 
 /**
- * Runs `func(...args)` as a job to its end without blocking the event loop, and resolves with
- * its return value (rejects with what it threw). The job gets a fresh {@link WaitCtx} with a wake
- * callback installed (`getWaitCtx(getCurrentJob()).getCallback()`); after every pause it is
+ * Runs `func(...args)` (or a {@link NativeJobFunction}) as a job to its end without blocking the
+ * event loop, and resolves with its return value (rejects with what it threw). The job gets a
+ * fresh {@link WaitCtx} with a wake callback installed (`getWaitCtx(getCurrentJob()).getCallback()`
+ * in JavaScript, `asyncjob_wait_ctx_get_callback()` in native code); after every pause it is
  * resumed when one of its wait fds becomes readable or the callback is called (if it set fds);
  * when the callback is called (if it set none and its status is `ASYNC_STATUS_EAGAIN`); else on
  * the next turn of the event loop. Before each resume the status is set back to
- * `ASYNC_STATUS_OK`. The WaitCtx is freed (cleanups run) when the job ends.
+ * `ASYNC_STATUS_OK`. While it waits, the pending run keeps the process alive, as pending I/O
+ * does. The WaitCtx is freed (cleanups run) when the job ends.
  *
- * Rejects with `TypeError` for a bad `func` and `ERR_ASYNCJOB_NO_JOBS` when the pool is full.
+ * Rejects with `TypeError` for a bad `func`, `ERR_ASYNCJOB_NO_JOBS` when the pool is full, and
+ * `ERR_ASYNCJOB_BAD_FD` (ending the job) when a wait fd cannot be watched.
  * @example
  * const sum = await runJob((a: number, b: number) => {
  *   pauseJob(); // resumed on the next turn of the event loop
  *   return a + b;
  * }, 2, 3); // 5
  */
-export function runJob<A extends unknown[], R>(func: (...args: A) => R, ...args: A): Promise<R> {
+export function runJob(func: NativeJobFunction): Promise<number>;
+export function runJob<A extends unknown[], R>(func: (...args: A) => R, ...args: A): Promise<R>;
+export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | NativeJobFunction, ...args: A): Promise<R> {
   return new Promise<R>((resolve, reject) => {
-    try {
-      validateFunction(func, 'func');
-    } catch (error) {
-      reject(error);
+    if (typeof func !== 'function' && !(func instanceof binding.NativeJobFunction)) {
+      reject(invalidArgType('func', 'of type function or a NativeJobFunction', func));
       return;
     }
     const ctx = new WaitCtx();
@@ -248,6 +286,9 @@ export function runJob<A extends unknown[], R>(func: (...args: A) => R, ...args:
     let woken = false;
     let onWake: (() => void) | null = null;
     let cancelWait: (() => void) | null = null;
+    // A job waiting for its callback keeps the process alive, like any pending operation: the
+    // callback may come from a native thread that holds nothing on the event loop.
+    let keepAlive: ReturnType<typeof setInterval> | null = null;
 
     ctx.setCallback(() => {
       woken = true;
@@ -257,17 +298,36 @@ export function runJob<A extends unknown[], R>(func: (...args: A) => R, ...args:
       return 1;
     });
 
-    const end = () => {
+    const stopWaiting = () => {
       cancelWait?.();
       cancelWait = null;
       onWake = null;
-      ctx.free();
+      if (keepAlive !== null) clearInterval(keepAlive);
+      keepAlive = null;
+    };
+
+    // Ends the run: the job is finished (or cancelled), the WaitCtx freed (its cleanups run).
+    const settle = (outcome: { value: R } | { error: unknown }) => {
+      stopWaiting();
+      if (job !== null) {
+        try {
+          cancelJob(job);
+        } catch {
+          // it finished after all
+        }
+        job = null;
+      }
+      try {
+        ctx.free();
+      } catch (error) {
+        if ('value' in outcome) outcome = { error }; // a cleanup threw: report it
+      }
+      if ('value' in outcome) resolve(outcome.value);
+      else reject(outcome.error);
     };
 
     const resumeSoon = () => {
-      cancelWait?.();
-      cancelWait = null;
-      onWake = null;
+      stopWaiting();
       setImmediate(step);
     };
 
@@ -279,18 +339,14 @@ export function runJob<A extends unknown[], R>(func: (...args: A) => R, ...args:
         cancelWait = ctx.pollFds(fds, -1, (error) => {
           cancelWait = null;
           if (error !== null) {
-            // A wait fd the job can never be woken through: end the job with that error.
-            onWake = null;
-            if (job !== null) cancelJob(job);
-            job = null;
-            end();
-            reject(error);
+            settle({ error }); // a wait fd the job can never be woken through
             return;
           }
           resumeSoon();
         });
       } else if (ctx.getStatus() === ASYNC_STATUS_EAGAIN) {
         onWake = resumeSoon;
+        keepAlive = setInterval(() => {}, 2 ** 30);
       } else {
         resumeSoon();
       }
@@ -301,28 +357,33 @@ export function runJob<A extends unknown[], R>(func: (...args: A) => R, ...args:
       try {
         ctx.setStatus(ASYNC_STATUS_OK);
         woken = false;
-        result = job === null ? startJob(null, ctx, func, ...args) : startJob<A, R>(job, ctx, null, ...([] as unknown as A));
+        result =
+          job !== null
+            ? startJob<[], R>(job, ctx, null)
+            : (startJob(null, ctx, func as (...a: A) => R, ...args) as StartResult<R>);
       } catch (error) {
-        end();
-        reject(error);
+        job = null; // it ended by throwing
+        settle({ error });
         return;
       }
       switch (result.status) {
         case ASYNC_PAUSE:
           job = result.job;
-          waitForWake();
+          try {
+            waitForWake();
+          } catch (error) {
+            settle({ error }); // e.g. waiting on fds is unsupported on this platform
+          }
           return;
         case ASYNC_FINISH:
-          end();
-          resolve(result.ret as R);
+          job = null;
+          settle({ value: result.ret as R });
           return;
         case ASYNC_NO_JOBS:
-          end();
-          reject(asyncjobError('ERR_ASYNCJOB_NO_JOBS', 'runJob(): the thread\'s job pool is full (initThread maxSize)'));
+          settle({ error: asyncjobError('ERR_ASYNCJOB_NO_JOBS', "runJob(): the thread's job pool is full (initThread maxSize)") });
           return;
         default:
-          end();
-          reject(result.error ?? asyncjobError('ERR_ASYNCJOB_START_FAILED', 'runJob(): the job could not be started'));
+          settle({ error: result.error ?? asyncjobError('ERR_ASYNCJOB_START_FAILED', 'runJob(): the job could not be started') });
       }
     }
 

@@ -10,6 +10,11 @@ export interface NativeAsyncJob {
   readonly __brand: 'AsyncJob';
 }
 
+/** A native job function with its argument bytes, made by a client addon. */
+export interface NativeJobFunction {
+  readonly __brand: 'NativeJobFunction';
+}
+
 /** What `startJob` fills in (one object per call). */
 export interface NativeStartResult {
   status: 0 | 1 | 2 | 3;
@@ -68,7 +73,7 @@ export interface Binding {
   startJob(
     job: NativeAsyncJob | null,
     ctx: NativeWaitCtx | null,
-    func: ((...args: unknown[]) => unknown) | null,
+    func: ((...args: unknown[]) => unknown) | NativeJobFunction | null,
     args: unknown[],
     result: NativeStartResult,
   ): NativeStartResult;
@@ -77,9 +82,15 @@ export interface Binding {
   cancelJob(job: NativeAsyncJob): void;
   getCurrentJob(): NativeAsyncJob | null;
   getWaitCtx(job: NativeAsyncJob): NativeWaitCtx | null;
+  /** Whether pauses are blocked in the current job (false outside any job). */
+  pausesBlocked(): boolean;
   blockPause(): void;
   unblockPause(): void;
 
   AsyncJob: abstract new () => NativeAsyncJob;
+  /** Made by native addons (asyncjob_native_function_new); `new` throws ERR_ILLEGAL_CONSTRUCTOR. */
+  NativeJobFunction: abstract new () => NativeJobFunction;
+  /** asyncjob's C API for other addons: a type-tagged external (asyncjob_client.h). */
+  nativeApi: object;
   WaitCtx: new () => NativeWaitCtx;
 }

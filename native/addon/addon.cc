@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "js_jobs.h"
+#include "native_api.h"
 #include "pipe.h"
 #include "wait_ctx.h"
 
@@ -28,6 +29,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("WaitCtx", WaitCtx::Define(env));
   InitJsJobs(env, exports);
+  InitNativeApi(env, exports);
   return exports;
 }
 

@@ -87,14 +87,17 @@ struct JsEnv {
   v8::Isolate* isolate = nullptr;
   v8::Global<v8::Context> context;
   Napi::FunctionReference asyncJobClass;
+  Napi::FunctionReference nativeFunctionClass;
   std::optional<JsThreadHandOff> handOff;
   bool lockerHeld = false;
   std::unordered_set<JsJobState*> paused;  // started, not finished, not running
 };
 
+// A started job, JavaScript (a host-thread job) or native (a fiber job from a NativeJobFunction).
 struct JsJobState {
   JsEnv* env = nullptr;
   asyncjob_job* core = nullptr;  // known from its first pause on
+  bool native = false;
   bool running = false;
   bool cancelling = false;
   Napi::FunctionReference func;
@@ -136,6 +139,41 @@ class AsyncJob : public Napi::ObjectWrap<AsyncJob> {
   }
 
   JsJobState* state = nullptr;  // nullptr once the job has finished
+};
+
+const napi_type_tag kNativeFunctionTag = {0x6173796e636e6174ULL, 0x4e41544956454a46ULL};
+
+// A native job function and its argument bytes, made by a client addon
+// (asyncjob_native_function_new) for startJob()/runJob(). No public constructor.
+class NativeJobFunction : public Napi::ObjectWrap<NativeJobFunction> {
+ public:
+  static Napi::Function Define(Napi::Env env) { return DefineClass(env, "NativeJobFunction", {}); }
+
+  explicit NativeJobFunction(const Napi::CallbackInfo& info)
+      : Napi::ObjectWrap<NativeJobFunction>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal() ||
+        info[0].As<Napi::External<int>>().Data() != &kConstructToken) {
+      Napi::Error error = Napi::TypeError::New(
+          info.Env(), "Illegal constructor: NativeJobFunctions come from native addons "
+                      "(asyncjob_native_function_new)");
+      error.Set("code", "ERR_ILLEGAL_CONSTRUCTOR");
+      throw error;
+    }
+    napi_type_tag_object(info.Env(), info.This(), &kNativeFunctionTag);
+  }
+
+  static NativeJobFunction* FromValue(Napi::Value value) {
+    if (!value.IsObject()) return nullptr;
+    bool tagged = false;
+    if (napi_check_object_type_tag(value.Env(), value, &kNativeFunctionTag, &tagged) != napi_ok ||
+        !tagged) {
+      return nullptr;
+    }
+    return Unwrap(value.As<Napi::Object>());
+  }
+
+  int (*func)(void*) = nullptr;
+  std::vector<unsigned char> args;  // copied again by the job that starts (0 bytes: it gets NULL)
 };
 
 JsEnv* GetJsEnv(Napi::Env env) { return env.GetInstanceData<JsEnv>(); }
@@ -229,6 +267,7 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
   v8::Isolate* isolate = je->isolate;
 
   JsJobState* st = nullptr;
+  NativeJobFunction* nativeFunction = nullptr;
   const bool resuming = !info[0].IsNull() && !info[0].IsUndefined();
   if (resuming) {
     AsyncJob* handle = AsyncJob::FromValue(info[0]);
@@ -245,8 +284,10 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
                        "This job is running (it is the current job or one that resumed it); only a paused job can be resumed");
     }
   } else {
-    if (!info[2].IsFunction()) {
-      Napi::Error error = Napi::TypeError::New(env, "The \"func\" argument must be of type function");
+    nativeFunction = NativeJobFunction::FromValue(info[2]);
+    if (!info[2].IsFunction() && nativeFunction == nullptr) {
+      Napi::Error error = Napi::TypeError::New(
+          env, "The \"func\" argument must be of type function or a NativeJobFunction");
       error.Set("code", "ERR_INVALID_ARG_TYPE");
       throw error;
     }
@@ -262,9 +303,12 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
     }
     st = new JsJobState;
     st->env = je;
-    st->func = Napi::Persistent(info[2].As<Napi::Function>());
-    st->args = Napi::Persistent(info[3].As<Napi::Object>());
-    st->box = Napi::Persistent(Napi::Object::New(env));
+    st->native = nativeFunction != nullptr;
+    if (!st->native) {
+      st->func = Napi::Persistent(info[2].As<Napi::Function>());
+      st->args = Napi::Persistent(info[3].As<Napi::Object>());
+      st->box = Napi::Persistent(Napi::Object::New(env));
+    }
     Napi::Object handle = je->asyncJobClass.New({Napi::External<int>::New(env, &kConstructToken)});
     st->handleWrap = AsyncJob::FromValue(handle);
     st->handleWrap->state = st;
@@ -277,15 +321,30 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
   }
 
   asyncjob_job* core = st->core;
-  JsJobState* args = st;
+  asyncjob_wait_ctx* ctx = st->waitCtx != nullptr ? st->waitCtx->core() : nullptr;
   int ret = 0;
+  int status;
   st->running = true;
   je->paused.erase(st);
-  v8::Local<v8::Value> callerContext = GetAsyncContext(isolate);
-  const int status = asyncjob::startJob(
-      asyncjob::JobKind::HostThread, &core, st->waitCtx != nullptr ? st->waitCtx->core() : nullptr,
-      &ret, RunJsJob, &args, sizeof args);
-  SetAsyncContext(isolate, callerContext);
+  if (st->native) {
+    // Native code on a fiber must not call into JavaScript, which cannot live on a fiber stack:
+    // make any attempt crash at once, with V8 saying why.
+    v8::Isolate::DisallowJavascriptExecutionScope noJavaScript(
+        isolate, v8::Isolate::DisallowJavascriptExecutionScope::CRASH_ON_FAILURE);
+    if (core != nullptr) {
+      status = asyncjob_start_job(&core, nullptr, &ret, nullptr, nullptr, 0);
+    } else {
+      std::vector<unsigned char>& bytes = nativeFunction->args;
+      status = asyncjob_start_job(&core, ctx, &ret, nativeFunction->func,
+                                  bytes.empty() ? nullptr : bytes.data(), bytes.size());
+    }
+  } else {
+    JsJobState* args = st;
+    v8::Local<v8::Value> callerContext = GetAsyncContext(isolate);
+    status = asyncjob::startJob(asyncjob::JobKind::HostThread, &core, ctx, &ret, RunJsJob, &args,
+                                sizeof args);
+    SetAsyncContext(isolate, callerContext);
+  }
   st->running = false;
 
   if (status == ASYNCJOB_FINISH && st->terminated) {
@@ -307,6 +366,11 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
     case ASYNCJOB_PAUSE:
       return result;
     case ASYNCJOB_FINISH: {
+      if (st->native) {
+        Retire(st);
+        result.Set("ret", ret);
+        return result;
+      }
       const bool threw = st->threw;
       Napi::Value outcome = st->box.Value().Get("outcome");
       Retire(st);
@@ -351,6 +415,13 @@ Napi::Value PauseJob(const Napi::CallbackInfo& info) {
 // termination ends on the host thread (RunJsJob cancels it there).
 void Cancel(JsJobState* st) {
   st->env->paused.erase(st);
+  if (st->native) {
+    // Native code gets no say: a loop around asyncjob_pause_job() might never end. Its stack
+    // is freed as it is, without running anything more on it.
+    asyncjob::discardJob(st->core);
+    Retire(st);
+    return;
+  }
   st->cancelling = true;
   st->running = true;
   asyncjob_job* core = st->core;
@@ -397,6 +468,10 @@ Napi::Value GetWaitCtx(const Napi::CallbackInfo& info) {
   return st->waitCtxObject.IsEmpty() ? info.Env().Null() : st->waitCtxObject.Value();
 }
 
+Napi::Value PausesBlocked(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), asyncjob::currentJobPausesBlocked());
+}
+
 Napi::Value BlockPause(const Napi::CallbackInfo& info) {
   asyncjob_block_pause();
   return info.Env().Undefined();
@@ -416,8 +491,10 @@ Napi::Value InitThread(const Napi::CallbackInfo& info) {
   }
   const double maxSize = info[0].As<Napi::Number>().DoubleValue();
   const double initSize = info[1].As<Napi::Number>().DoubleValue();
-  if (!(maxSize >= 0 && initSize >= 0 && maxSize <= 1e9 && initSize <= 1e6)) {
-    Napi::Error error = Napi::RangeError::New(env, "initThread sizes out of range");
+  constexpr double kMax = 2147483647;  // src/ validates the same bounds first
+  if (!(maxSize >= 0 && initSize >= 0 && maxSize <= kMax && initSize <= kMax)) {
+    Napi::Error error = Napi::RangeError::New(
+        env, "The value of \"maxSize\" or \"initSize\" is out of range. It must be >= 0 && <= 2147483647");
     error.Set("code", "ERR_OUT_OF_RANGE");
     throw error;
   }
@@ -462,6 +539,31 @@ void Teardown(JsEnv* je) {
 
 }  // namespace
 
+napi_status NewNativeJobFunction(napi_env env, int (*func)(void*), const void* args, size_t size,
+                                 napi_value* result) {
+  if (env == nullptr || func == nullptr || result == nullptr || (args == nullptr && size != 0)) {
+    return napi_invalid_arg;
+  }
+  JsEnv* je = nullptr;
+  if (napi_get_instance_data(env, reinterpret_cast<void**>(&je)) != napi_ok || je == nullptr) {
+    return napi_generic_failure;
+  }
+  napi_value token;
+  napi_status status = napi_create_external(env, &kConstructToken, nullptr, nullptr, &token);
+  napi_value ctor;
+  if (status == napi_ok) status = napi_get_reference_value(env, je->nativeFunctionClass, &ctor);
+  napi_value object;
+  if (status == napi_ok) status = napi_new_instance(env, ctor, 1, &token, &object);
+  if (status != napi_ok) return status;
+  NativeJobFunction* wrapped = NativeJobFunction::FromValue(Napi::Value(env, object));
+  if (wrapped == nullptr) return napi_generic_failure;
+  wrapped->func = func;
+  const auto* bytes = static_cast<const unsigned char*>(args);
+  wrapped->args.assign(bytes, bytes + size);
+  *result = object;
+  return napi_ok;
+}
+
 void InitJsJobs(Napi::Env env, Napi::Object exports) {
   auto* je = new JsEnv;
   je->env = env;
@@ -474,10 +576,13 @@ void InitJsJobs(Napi::Env env, Napi::Object exports) {
   }
   Napi::Function asyncJobClass = AsyncJob::Define(env);
   je->asyncJobClass = Napi::Persistent(asyncJobClass);
+  Napi::Function nativeFunctionClass = NativeJobFunction::Define(env);
+  je->nativeFunctionClass = Napi::Persistent(nativeFunctionClass);
   env.SetInstanceData<JsEnv>(je);
   env.AddCleanupHook([je] { Teardown(je); });
 
   exports.Set("AsyncJob", asyncJobClass);
+  exports.Set("NativeJobFunction", nativeFunctionClass);
   exports.Set("jsJobsUnavailableReason", Napi::Function::New(env, JsJobsUnavailableReason, "jsJobsUnavailableReason"));
   exports.Set("initThread", Napi::Function::New(env, InitThread, "initThread"));
   exports.Set("cleanupThread", Napi::Function::New(env, CleanupThread, "cleanupThread"));
@@ -486,6 +591,7 @@ void InitJsJobs(Napi::Env env, Napi::Object exports) {
   exports.Set("cancelJob", Napi::Function::New(env, CancelJob, "cancelJob"));
   exports.Set("getCurrentJob", Napi::Function::New(env, GetCurrentJob, "getCurrentJob"));
   exports.Set("getWaitCtx", Napi::Function::New(env, GetWaitCtx, "getWaitCtx"));
+  exports.Set("pausesBlocked", Napi::Function::New(env, PausesBlocked, "pausesBlocked"));
   exports.Set("blockPause", Napi::Function::New(env, BlockPause, "blockPause"));
   exports.Set("unblockPause", Napi::Function::New(env, UnblockPause, "unblockPause"));
 }

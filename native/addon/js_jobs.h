@@ -23,8 +23,14 @@
 
 namespace asyncjob::addon {
 
-// Adds the job functions and the AsyncJob class to `exports`, and sets up this environment.
+// Adds the job functions and the AsyncJob and NativeJobFunction classes to `exports`, and sets
+// up this environment.
 void InitJsJobs(Napi::Env env, Napi::Object exports);
+
+// asyncjob_native_function_new of the client API: a NativeJobFunction object that runs
+// func(copy of args) as a fiber job when JavaScript starts it. On the environment's JS thread.
+napi_status NewNativeJobFunction(napi_env env, int (*func)(void*), const void* args, size_t size,
+                                 napi_value* result);
 
 }  // namespace asyncjob::addon
 

@@ -48,8 +48,16 @@ int startJob(JobKind kind, asyncjob_job** job, asyncjob_wait_ctx* ctx, int* ret,
 // to its end; for unwinding jobs at teardown. Same results as asyncjob_start_job.
 int cancelJob(asyncjob_job** job, int* ret);
 
+// Frees a paused fiber job of the calling thread without running anything more on its stack
+// (whatever its frames hold is abandoned); its handle becomes invalid. For jobs whose code cannot
+// be trusted to end when cancelled. Returns false (and does nothing) for anything else.
+bool discardJob(asyncjob_job* job);
+
 // Whether asyncjob_pause_job returns 0 at once in the current job (it is being cancelled).
 bool currentJobCancelled();
+
+// Whether pauses are blocked in the current job (asyncjob_pause_job would return at once).
+bool currentJobPausesBlocked();
 
 JobKind jobKind(const asyncjob_job* job);
 // The job's copy of the args it was started with.

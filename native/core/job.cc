@@ -461,9 +461,26 @@ int cancelJob(asyncjob_job** job, int* ret) {
   return resume(jobs, job, target, ret, kCancelReturns);
 }
 
+bool discardJob(asyncjob_job* job) {
+  ThreadJobs& jobs = thisThread();
+  if (job == nullptr || job->owner != &jobs || job->state != JobState::Paused ||
+      job->kind != JobKind::Fiber) {
+    return false;
+  }
+  jobs.removeCreated(job);
+  jobs.pool->created--;
+  ThreadJobs::destroyJob(job, /*inUse=*/false);
+  return true;
+}
+
 bool currentJobCancelled() {
   asyncjob_job* job = thisThread().current;
   return job != nullptr && job->cancelled;
+}
+
+bool currentJobPausesBlocked() {
+  asyncjob_job* job = thisThread().current;
+  return job != nullptr && job->pauseBlocks != 0;
 }
 
 JobKind jobKind(const asyncjob_job* job) { return job->kind; }

@@ -59,6 +59,13 @@ typedef void (*asyncjob_wait_fd_cleanup_fn)(asyncjob_wait_ctx *ctx, const void *
 typedef void *(*asyncjob_stack_alloc_fn)(size_t *num);
 typedef void (*asyncjob_stack_free_fn)(void *addr);
 
+#define ASYNCJOB_DEFAULT_STACK_SIZE (256u * 1024u)
+#define ASYNCJOB_MIN_STACK_SIZE (16u * 1024u)
+
+/* asyncjob_client.h (for other Node addons) defines these names itself, as calls through the
+ * table asyncjob publishes; it includes this header for the types only. */
+#ifndef ASYNCJOB_CLIENT_SHIM
+
 /* ---- Jobs and the per-thread pool ---- */
 int asyncjob_init_thread(size_t max_size, size_t init_size);
 void asyncjob_cleanup_thread(void);
@@ -102,8 +109,6 @@ void asyncjob_get_mem_functions(asyncjob_stack_alloc_fn *alloc_fn, asyncjob_stac
 
 /* The size of stacks created from now on (default ASYNCJOB_DEFAULT_STACK_SIZE). Sizes are
  * rounded up to whole pages; below ASYNCJOB_MIN_STACK_SIZE returns 0 and changes nothing. */
-#define ASYNCJOB_DEFAULT_STACK_SIZE (256u * 1024u)
-#define ASYNCJOB_MIN_STACK_SIZE (16u * 1024u)
 int asyncjob_set_stack_size(size_t size);
 size_t asyncjob_get_stack_size(void);
 
@@ -115,6 +120,8 @@ const char *asyncjob_fiber_backend(void);
 
 /* Jobs of the calling thread's pool that are running or paused (0 without a pool). */
 size_t asyncjob_jobs_in_use(void);
+
+#endif /* ASYNCJOB_CLIENT_SHIM */
 
 #ifdef __cplusplus
 }

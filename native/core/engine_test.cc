@@ -290,3 +290,47 @@ TEST(a_thread_ending_with_host_jobs_paused_or_idle_does_not_hang) {
   EXPECT(asyncjob_jobs_in_use() == 0, "this thread's pool is untouched: %zu",
          asyncjob_jobs_in_use());
 }
+
+TEST(discard_frees_a_paused_fiber_job_without_running_it) {
+  static bool ranOn;
+  ranOn = false;
+  auto fn = [](void*) -> int {
+    asyncjob_pause_job();
+    ranOn = true;
+    return 1;
+  };
+  REQUIRE(asyncjob_init_thread(1, 0) == 1, "a pool of one");
+  asyncjob_job* job = nullptr;
+  int ret = 0;
+  REQUIRE(asyncjob_start_job(&job, nullptr, &ret, fn, nullptr, 0) == ASYNCJOB_PAUSE, "pauses");
+  EXPECT(asyncjob::currentJobPausesBlocked() == false, "no job runs here");
+  EXPECT(asyncjob::discardJob(job), "discarded");
+  EXPECT(!ranOn, "nothing more ran on its stack");
+  EXPECT(asyncjob_jobs_in_use() == 0, "its slot is free: in use %zu", asyncjob_jobs_in_use());
+  asyncjob_job* again = nullptr;
+  EXPECT(asyncjob_start_job(&again, nullptr, &ret, fn, nullptr, 0) == ASYNCJOB_PAUSE,
+         "the pool of one has room again");
+  EXPECT(resume(&again, &ret) == ASYNCJOB_FINISH && ranOn, "and runs jobs");
+  EXPECT(!asyncjob::discardJob(nullptr), "nothing to discard");
+  asyncjob_job* host = nullptr;
+  REQUIRE(startHost(&host, &ret, fn) == ASYNCJOB_PAUSE, "a host-thread job");
+  EXPECT(!asyncjob::discardJob(host), "host-thread jobs are not discarded (cancel them)");
+  EXPECT(asyncjob::cancelJob(&host, &ret) == ASYNCJOB_FINISH, "cancelled instead");
+  asyncjob_cleanup_thread();
+}
+
+TEST(pauses_blocked_is_seen_inside_the_job) {
+  static bool before, during, after;
+  auto fn = [](void*) -> int {
+    before = asyncjob::currentJobPausesBlocked();
+    asyncjob_block_pause();
+    during = asyncjob::currentJobPausesBlocked();
+    asyncjob_unblock_pause();
+    after = asyncjob::currentJobPausesBlocked();
+    return 0;
+  };
+  asyncjob_job* job = nullptr;
+  int ret = 0;
+  REQUIRE(asyncjob_start_job(&job, nullptr, &ret, fn, nullptr, 0) == ASYNCJOB_FINISH, "runs");
+  EXPECT(!before && during && !after, "before %d during %d after %d", before, during, after);
+}

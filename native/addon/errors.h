@@ -6,6 +6,7 @@
 
 #include <napi.h>
 
+#include <cstdint>
 #include <string>
 
 namespace asyncjob::addon {
@@ -16,6 +17,16 @@ Napi::Error CodedError(Napi::Env env, const char* code, const std::string& messa
 // The Error for a system call that failed with errno `err` (positive, as in errno):
 // message "<syscall> failed: EMFILE (Too many open files)", code "EMFILE", errno -EMFILE.
 Napi::Error SystemError(Napi::Env env, const char* syscall, int err);
+
+// The native re-checks of what src/ validates, so that misuse from JavaScript never crashes;
+// worded as Node's validators word them.
+// "type string", "null", "a function", ... as in Node's "Received ..." messages.
+std::string Describe(Napi::Value value);
+// TypeError ERR_INVALID_ARG_TYPE: The "name" argument must be <expected>. Received ...
+Napi::Error InvalidArgType(Napi::Env env, const std::string& name, const char* expected,
+                           Napi::Value actual);
+// `value` as an integer in [min, max]; throws InvalidArgType or RangeError ERR_OUT_OF_RANGE.
+int64_t IntegerArg(Napi::Value value, const std::string& name, int64_t min, int64_t max);
 
 }  // namespace asyncjob::addon
 

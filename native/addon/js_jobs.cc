@@ -14,12 +14,12 @@
 namespace asyncjob::addon {
 namespace {
 
+int kConstructToken;  // its address lets only this file construct its handle classes
+
 // V8 checks the stack against a limit this far above the host thread's stack end; less than
 // 4 KiB crashed the prototype, 128 KiB was always safe.
 constexpr uintptr_t kStackMargin = 128 * 1024;
 
-const napi_type_tag kAsyncJobTag = {0x6173796e636a6f62ULL, 0x4a4f4248414e444cULL};
-int kConstructToken;  // its address lets only this file construct AsyncJob handles
 
 // The async context (AsyncContextFrame, where Node keeps AsyncLocalStorage) lives in V8's
 // continuation-preserved embedder data, one value per isolate, not per stack.
@@ -113,64 +113,62 @@ struct JsJobState {
   bool terminated = false;
 };
 
-class AsyncJob : public Napi::ObjectWrap<AsyncJob> {
+// An ObjectWrap only this file constructs (from JavaScript, `new` throws
+// ERR_ILLEGAL_CONSTRUCTOR) whose instances carry T::kTag, so that FromValue recognises them
+// whatever JavaScript does to their prototypes.
+template <typename T>
+class PrivateHandle : public Napi::ObjectWrap<T> {
  public:
-  static Napi::Function Define(Napi::Env env) { return DefineClass(env, "AsyncJob", {}); }
+  static T* FromValue(Napi::Value value) {
+    if (!value.IsObject()) return nullptr;
+    bool tagged = false;
+    if (napi_check_object_type_tag(value.Env(), value, &T::kTag, &tagged) != napi_ok || !tagged) {
+      return nullptr;
+    }
+    return Napi::ObjectWrap<T>::Unwrap(value.As<Napi::Object>());
+  }
 
-  explicit AsyncJob(const Napi::CallbackInfo& info) : Napi::ObjectWrap<AsyncJob>(info) {
+  // A new instance, from this file's side.
+  static napi_status New(napi_env env, const Napi::FunctionReference& ctor, napi_value* result) {
+    napi_value token;
+    napi_value constructor;
+    napi_status status = napi_create_external(env, &kConstructToken, nullptr, nullptr, &token);
+    if (status == napi_ok) status = napi_get_reference_value(env, ctor, &constructor);
+    if (status == napi_ok) status = napi_new_instance(env, constructor, 1, &token, result);
+    return status;
+  }
+
+ protected:
+  PrivateHandle(const Napi::CallbackInfo& info, const char* whereFrom)
+      : Napi::ObjectWrap<T>(info) {
     if (info.Length() != 1 || !info[0].IsExternal() ||
         info[0].As<Napi::External<int>>().Data() != &kConstructToken) {
-      Napi::Error error = Napi::TypeError::New(
-          info.Env(), "Illegal constructor: AsyncJob handles come from startJob()");
+      Napi::Error error = Napi::TypeError::New(info.Env(), std::string("Illegal constructor: ") + whereFrom);
       error.Set("code", "ERR_ILLEGAL_CONSTRUCTOR");
       throw error;
     }
-    napi_type_tag_object(info.Env(), info.This(), &kAsyncJobTag);
+    napi_type_tag_object(info.Env(), info.This(), &T::kTag);
   }
+};
 
-  static AsyncJob* FromValue(Napi::Value value) {
-    if (!value.IsObject()) return nullptr;
-    bool tagged = false;
-    if (napi_check_object_type_tag(value.Env(), value, &kAsyncJobTag, &tagged) != napi_ok ||
-        !tagged) {
-      return nullptr;
-    }
-    return Unwrap(value.As<Napi::Object>());
-  }
+class AsyncJob : public PrivateHandle<AsyncJob> {
+ public:
+  static constexpr napi_type_tag kTag = {0x6173796e636a6f62ULL, 0x4a4f4248414e444cULL};
+  static Napi::Function Define(Napi::Env env) { return DefineClass(env, "AsyncJob", {}); }
+  explicit AsyncJob(const Napi::CallbackInfo& info)
+      : PrivateHandle(info, "AsyncJob handles come from startJob()") {}
 
   JsJobState* state = nullptr;  // nullptr once the job has finished
 };
 
-const napi_type_tag kNativeFunctionTag = {0x6173796e636e6174ULL, 0x4e41544956454a46ULL};
-
 // A native job function and its argument bytes, made by a client addon
-// (asyncjob_native_function_new) for startJob()/runJob(). No public constructor.
-class NativeJobFunction : public Napi::ObjectWrap<NativeJobFunction> {
+// (asyncjob_native_function_new) for startJob()/runJob().
+class NativeJobFunction : public PrivateHandle<NativeJobFunction> {
  public:
+  static constexpr napi_type_tag kTag = {0x6173796e636e6174ULL, 0x4e41544956454a46ULL};
   static Napi::Function Define(Napi::Env env) { return DefineClass(env, "NativeJobFunction", {}); }
-
   explicit NativeJobFunction(const Napi::CallbackInfo& info)
-      : Napi::ObjectWrap<NativeJobFunction>(info) {
-    if (info.Length() != 1 || !info[0].IsExternal() ||
-        info[0].As<Napi::External<int>>().Data() != &kConstructToken) {
-      Napi::Error error = Napi::TypeError::New(
-          info.Env(), "Illegal constructor: NativeJobFunctions come from native addons "
-                      "(asyncjob_native_function_new)");
-      error.Set("code", "ERR_ILLEGAL_CONSTRUCTOR");
-      throw error;
-    }
-    napi_type_tag_object(info.Env(), info.This(), &kNativeFunctionTag);
-  }
-
-  static NativeJobFunction* FromValue(Napi::Value value) {
-    if (!value.IsObject()) return nullptr;
-    bool tagged = false;
-    if (napi_check_object_type_tag(value.Env(), value, &kNativeFunctionTag, &tagged) != napi_ok ||
-        !tagged) {
-      return nullptr;
-    }
-    return Unwrap(value.As<Napi::Object>());
-  }
+      : PrivateHandle(info, "NativeJobFunctions come from native addons (asyncjob_native_function_new)") {}
 
   int (*func)(void*) = nullptr;
   std::vector<unsigned char> args;  // copied again by the job that starts (0 bytes: it gets NULL)
@@ -271,11 +269,7 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
   const bool resuming = !info[0].IsNull() && !info[0].IsUndefined();
   if (resuming) {
     AsyncJob* handle = AsyncJob::FromValue(info[0]);
-    if (handle == nullptr) {
-      Napi::Error error = Napi::TypeError::New(env, "The \"job\" argument must be an AsyncJob or null");
-      error.Set("code", "ERR_INVALID_ARG_TYPE");
-      throw error;
-    }
+    if (handle == nullptr) throw InvalidArgType(env, "job", "an instance of AsyncJob or null", info[0]);
     st = handle->state;
     if (st == nullptr) throw StateError(env, "ERR_ASYNCJOB_JOB_FINISHED", "This job has finished; it cannot be resumed");
     if (st->env != je) throw StateError(env, "ERR_ASYNCJOB_WRONG_THREAD", "This job belongs to another thread");
@@ -286,19 +280,12 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
   } else {
     nativeFunction = NativeJobFunction::FromValue(info[2]);
     if (!info[2].IsFunction() && nativeFunction == nullptr) {
-      Napi::Error error = Napi::TypeError::New(
-          env, "The \"func\" argument must be of type function or a NativeJobFunction");
-      error.Set("code", "ERR_INVALID_ARG_TYPE");
-      throw error;
+      throw InvalidArgType(env, "func", "of type function or a NativeJobFunction", info[2]);
     }
     WaitCtx* waitCtx = nullptr;
     if (!info[1].IsNull() && !info[1].IsUndefined()) {
       waitCtx = WaitCtx::FromValue(info[1]);
-      if (waitCtx == nullptr) {
-        Napi::Error error = Napi::TypeError::New(env, "The \"ctx\" argument must be a WaitCtx or null");
-        error.Set("code", "ERR_INVALID_ARG_TYPE");
-        throw error;
-      }
+      if (waitCtx == nullptr) throw InvalidArgType(env, "ctx", "an instance of WaitCtx or null", info[1]);
       if (waitCtx->freed()) throw StateError(env, "ERR_ASYNCJOB_WAIT_CTX_FREED", "This WaitCtx has been freed");
     }
     st = new JsJobState;
@@ -309,7 +296,9 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
       st->args = Napi::Persistent(info[3].As<Napi::Object>());
       st->box = Napi::Persistent(Napi::Object::New(env));
     }
-    Napi::Object handle = je->asyncJobClass.New({Napi::External<int>::New(env, &kConstructToken)});
+    napi_value created = nullptr;
+    NAPI_THROW_IF_FAILED(env, AsyncJob::New(env, je->asyncJobClass, &created), env.Undefined());
+    Napi::Object handle(env, created);
     st->handleWrap = AsyncJob::FromValue(handle);
     st->handleWrap->state = st;
     st->handle = Napi::Persistent(handle);
@@ -443,11 +432,7 @@ Napi::Value GetCurrentJob(const Napi::CallbackInfo& info) {
 
 JsJobState* LiveJobArgument(const Napi::CallbackInfo& info) {
   AsyncJob* handle = AsyncJob::FromValue(info[0]);
-  if (handle == nullptr) {
-    Napi::Error error = Napi::TypeError::New(info.Env(), "The \"job\" argument must be an AsyncJob");
-    error.Set("code", "ERR_INVALID_ARG_TYPE");
-    throw error;
-  }
+  if (handle == nullptr) throw InvalidArgType(info.Env(), "job", "an instance of AsyncJob", info[0]);
   if (handle->state == nullptr) {
     throw StateError(info.Env(), "ERR_ASYNCJOB_JOB_FINISHED", "This job has finished");
   }
@@ -483,24 +468,12 @@ Napi::Value UnblockPause(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value InitThread(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsNumber()) {
-    Napi::Error error = Napi::TypeError::New(env, "initThread(maxSize, initSize) takes numbers");
-    error.Set("code", "ERR_INVALID_ARG_TYPE");
-    throw error;
-  }
-  const double maxSize = info[0].As<Napi::Number>().DoubleValue();
-  const double initSize = info[1].As<Napi::Number>().DoubleValue();
-  constexpr double kMax = 2147483647;  // src/ validates the same bounds first
-  if (!(maxSize >= 0 && initSize >= 0 && maxSize <= kMax && initSize <= kMax)) {
-    Napi::Error error = Napi::RangeError::New(
-        env, "The value of \"maxSize\" or \"initSize\" is out of range. It must be >= 0 && <= 2147483647");
-    error.Set("code", "ERR_OUT_OF_RANGE");
-    throw error;
-  }
-  return Napi::Boolean::New(env, asyncjob::initThread(asyncjob::JobKind::HostThread,
-                                                      static_cast<size_t>(maxSize),
-                                                      static_cast<size_t>(initSize)) == 1);
+  constexpr int64_t kMax = INT32_MAX;  // src/ validates the same bounds first
+  const int64_t maxSize = IntegerArg(info[0], "maxSize", 0, kMax);
+  const int64_t initSize = IntegerArg(info[1], "initSize", 0, kMax);
+  return Napi::Boolean::New(info.Env(), asyncjob::initThread(asyncjob::JobKind::HostThread,
+                                                             static_cast<size_t>(maxSize),
+                                                             static_cast<size_t>(initSize)) == 1);
 }
 
 Napi::Value CleanupThread(const Napi::CallbackInfo& info) {
@@ -548,12 +521,8 @@ napi_status NewNativeJobFunction(napi_env env, int (*func)(void*), const void* a
   if (napi_get_instance_data(env, reinterpret_cast<void**>(&je)) != napi_ok || je == nullptr) {
     return napi_generic_failure;
   }
-  napi_value token;
-  napi_status status = napi_create_external(env, &kConstructToken, nullptr, nullptr, &token);
-  napi_value ctor;
-  if (status == napi_ok) status = napi_get_reference_value(env, je->nativeFunctionClass, &ctor);
   napi_value object;
-  if (status == napi_ok) status = napi_new_instance(env, ctor, 1, &token, &object);
+  const napi_status status = NativeJobFunction::New(env, je->nativeFunctionClass, &object);
   if (status != napi_ok) return status;
   NativeJobFunction* wrapped = NativeJobFunction::FromValue(Napi::Value(env, object));
   if (wrapped == nullptr) return napi_generic_failure;

@@ -21,48 +21,6 @@ constexpr napi_type_tag kWaitCtxTag = {0x6173796e636a6f62ULL /* "asyncjob" */,
 constexpr int64_t kMaxFd = INT32_MAX;  // as OpenSSL's int fds
 constexpr int64_t kMaxTimeoutMs = INT32_MAX;
 
-std::string Describe(Napi::Value value) {
-  switch (value.Type()) {
-    case napi_undefined: return "undefined";
-    case napi_null: return "null";
-    case napi_number: return "type number (" + value.ToString().Utf8Value() + ")";
-    case napi_string: return "type string";
-    case napi_boolean: return "type boolean";
-    case napi_symbol: return "type symbol";
-    case napi_bigint: return "type bigint";
-    case napi_function: return "a function";
-    default: return "an object";
-  }
-}
-
-// The native re-checks of what src/ validates, so that misuse from JavaScript never crashes.
-Napi::Error InvalidArgType(Napi::Env env, const std::string& name, const char* expected,
-                           Napi::Value actual) {
-  Napi::Error error = Napi::TypeError::New(
-      env, "The \"" + name + "\" argument must be " + expected + ". Received " + Describe(actual));
-  error.Set("code", "ERR_INVALID_ARG_TYPE");
-  return error;
-}
-
-int64_t IntegerArg(Napi::Value value, const std::string& name, int64_t min, int64_t max) {
-  Napi::Env env = value.Env();
-  if (!value.IsNumber()) throw InvalidArgType(env, name, "of type number", value);
-  double number = value.As<Napi::Number>().DoubleValue();
-  std::string range;
-  if (!std::isfinite(number) || std::trunc(number) != number) {
-    range = "an integer";
-  } else if (number < static_cast<double>(min) || number > static_cast<double>(max)) {
-    range = ">= " + std::to_string(min) + " && <= " + std::to_string(max);
-  } else {
-    return static_cast<int64_t>(number);
-  }
-  Napi::Error error = Napi::RangeError::New(env, "The value of \"" + name +
-                                                     "\" is out of range. It must be " + range +
-                                                     ". Received " + value.ToString().Utf8Value());
-  error.Set("code", "ERR_OUT_OF_RANGE");
-  throw error;
-}
-
 std::vector<int> FdList(Napi::Value value, const std::string& name) {
   if (!value.IsArray()) throw InvalidArgType(value.Env(), name, "an instance of Array", value);
   Napi::Array array = value.As<Napi::Array>();

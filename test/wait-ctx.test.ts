@@ -473,11 +473,16 @@ onPosix('WaitCtx on POSIX (real fds)', () => {
   it('wait() rejects with an AbortError on a later abort and stops watching the fds', async () => {
     const [readFd, writeFd] = openPipe();
     ctx.setWaitFd('k', readFd);
+    const openFds = () => (process.platform === 'linux' ? fs.readdirSync('/proc/self/fd').length : 0);
+    const before = openFds();
     const controller = new AbortController();
     setTimeout(() => controller.abort('enough'), 20);
     const error = await rejection(ctx.wait({ signal: controller.signal }));
     expect(error).to.include({ name: 'AbortError', code: 'ABORT_ERR', cause: 'enough' });
-    // The fd is free to be watched again: the aborted wait closed its uv_poll (else EEXIST).
+    await new Promise((resolve) => setTimeout(resolve, 10)); // libuv's close callbacks
+    // The aborted wait closed its watch and its duplicate of the fd (counted on Linux) ...
+    expect(openFds()).to.equal(before);
+    // ... and the fd can be waited on again.
     setTimeout(() => fs.writeSync(writeFd, 'x'), 10);
     expect(await ctx.wait({ timeout: 5000 })).to.deep.equal([readFd]);
   });

@@ -9,7 +9,9 @@
 #include "errors.h"
 
 #ifndef _WIN32
+#include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <climits>
@@ -79,11 +81,15 @@ struct FdPoll::Holder {
   Handle handle;
   std::shared_ptr<FdPoll> poll;
   int fd;
+  int watched;  // a uv_poll's own duplicate of fd (-1 for the timer), closed with the handle
 
   static void Close(Holder* holder) {
     uv_close(reinterpret_cast<uv_handle_t*>(&holder->handle), [](uv_handle_t* handle) {
       auto* closed = static_cast<Holder*>(handle->data);
       std::shared_ptr<FdPoll> poll = std::move(closed->poll);
+#ifndef _WIN32
+      if (closed->watched >= 0) close(closed->watched);
+#endif
       delete closed;
       poll->HandleClosed();
     });
@@ -109,7 +115,7 @@ std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds
                       &poll->asyncContext_) != napi_ok) {
     throw Napi::Error::New(env);
   }
-  auto* timer = new Holder<uv_timer_t>{{}, poll, -1};
+  auto* timer = new Holder<uv_timer_t>{{}, poll, -1, -1};
   uv_timer_init(loop, &timer->handle);
   timer->handle.data = timer;
   poll->timer_ = timer;
@@ -118,9 +124,17 @@ std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds
     poll->teardownHook_ = nullptr;
   }
   for (int fd : poll->fds_) {
-    auto* watch = new Holder<uv_poll_t>{{}, poll, fd};
-    int err = uv_poll_init(loop, &watch->handle, fd);
+    // libuv watches an fd once per loop: waits that share an fd (two jobs woken by one engine's
+    // fd) each watch a duplicate of their own.
+    const int watched = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (watched < 0) {
+      poll->FailSoon("ERR_ASYNCJOB_BAD_FD", BadFdMessage(fd, uv_translate_sys_error(errno)), fd);
+      break;
+    }
+    auto* watch = new Holder<uv_poll_t>{{}, poll, fd, watched};
+    int err = uv_poll_init(loop, &watch->handle, watched);
     if (err != 0) {
+      close(watched);
       delete watch;  // never initialised: nothing to close
       poll->FailSoon("ERR_ASYNCJOB_BAD_FD", BadFdMessage(fd, err), fd);
       break;

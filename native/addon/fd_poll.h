@@ -9,8 +9,9 @@
 //   pending I/O. done(error, readableFds) is called at most once, always from the loop (never
 //   from within Start, Fail or Cancel), through napi_make_callback; an exception it throws is
 //   reported as uncaught.
-// - As libuv does, watching an fd puts it into non-blocking mode; an fd the loop already
-//   watches (a net.Socket's, another pending poll's) cannot be watched (EEXIST).
+// - Each poll watches its own duplicate of every fd (F_DUPFD_CLOEXEC), so any number of polls,
+//   and the loop's own users (a net.Socket), can wait on the same fd at once. As libuv does,
+//   watching puts the fd's open file into non-blocking mode.
 // - At environment teardown a pending poll closes its handles without calling done.
 // - Windows: not implemented yet; Start and PollFdsSync throw ERR_ASYNCJOB_UNSUPPORTED.
 #ifndef ASYNCJOB_ADDON_FD_POLL_H

@@ -1,5 +1,6 @@
 #include "native_api.h"
 
+#define ASYNCJOB_API_TABLE_ONLY 1  // the table's layout, with asyncjob.h's real functions
 #include <asyncjob_client.h>
 
 #include "js_jobs.h"

@@ -30,7 +30,10 @@
 #ifndef ASYNCJOB_CLIENT_H
 #define ASYNCJOB_CLIENT_H
 
+/* asyncjob itself includes this header with ASYNCJOB_API_TABLE_ONLY, for the table's layout. */
+#ifndef ASYNCJOB_API_TABLE_ONLY
 #define ASYNCJOB_CLIENT_SHIM 1
+#endif
 #include <node_api.h>
 
 #include "asyncjob.h"
@@ -88,12 +91,21 @@ typedef struct asyncjob_api {
 #define ASYNCJOB_API_TYPE_TAG_LOWER 0x61737963706a6f62ULL
 #define ASYNCJOB_API_TYPE_TAG_UPPER 0x6e61746976656170ULL
 
-#ifdef __cplusplus
-inline const asyncjob_api *asyncjob_client_api = NULL;
-#elif defined(ASYNCJOB_CLIENT_IMPLEMENTATION)
-const asyncjob_api *asyncjob_client_api = NULL;
+#ifndef ASYNCJOB_API_TABLE_ONLY
+
+/* The table, once fetched. Hidden: one per client binary, never merged with another addon's. */
+#if defined(__GNUC__) && !defined(_WIN32)
+#define ASYNCJOB_CLIENT_HIDDEN __attribute__((visibility("hidden")))
 #else
-extern const asyncjob_api *asyncjob_client_api;
+#define ASYNCJOB_CLIENT_HIDDEN
+#endif
+
+#ifdef __cplusplus
+ASYNCJOB_CLIENT_HIDDEN inline const asyncjob_api *asyncjob_client_api = NULL;
+#elif defined(ASYNCJOB_CLIENT_IMPLEMENTATION)
+ASYNCJOB_CLIENT_HIDDEN const asyncjob_api *asyncjob_client_api = NULL;
+#else
+ASYNCJOB_CLIENT_HIDDEN extern const asyncjob_api *asyncjob_client_api;
 #endif
 
 /* Takes the table from `native_api` (the value of require('asyncjob').nativeApi). On failure it
@@ -220,6 +232,8 @@ static inline napi_status asyncjob_native_function_new(napi_env env, int (*func)
                                                        napi_value *result) {
   return asyncjob_client_api->native_function_new(env, func, args, size, result);
 }
+
+#endif /* ASYNCJOB_API_TABLE_ONLY */
 
 #ifdef __cplusplus
 }

@@ -72,6 +72,9 @@ class HostThreadHandOff final : public asyncjob::HandOff {
     if (isolate == nullptr) return;
     unlocker_.reset();
     isolate->Enter();
+    // Resumed to be cancelled: whether it paused in pauseJob() or in another addon's native
+    // code, its JavaScript ends by termination (RunJsJob cancels that at the job's end).
+    if (asyncjob::currentJobCancelled()) isolate->TerminateExecution();
   }
   v8::Isolate* isolate = nullptr;
 
@@ -88,6 +91,7 @@ struct JsEnv {
   v8::Global<v8::Context> context;
   Napi::FunctionReference asyncJobClass;
   Napi::FunctionReference nativeFunctionClass;
+  Napi::ObjectReference outcome;  // its "value": what takeOutcome() hands out next
   std::optional<JsThreadHandOff> handOff;
   bool lockerHeld = false;
   std::unordered_set<JsJobState*> paused;  // started, not finished, not running
@@ -176,6 +180,10 @@ class NativeJobFunction : public PrivateHandle<NativeJobFunction> {
 
 JsEnv* GetJsEnv(Napi::Env env) { return env.GetInstanceData<JsEnv>(); }
 
+// This thread's environment, for calls that come in with another addon's napi_env (each addon
+// has its own napi_env and instance data, even on the same thread).
+thread_local JsEnv* tThreadJsEnv = nullptr;
+
 // Runs on the host thread: the job's function, with the isolate locked and entered.
 int RunJsJob(void* arg) {
   JsJobState* st = *static_cast<JsJobState**>(arg);
@@ -251,6 +259,8 @@ void Retire(JsJobState* st) {
   delete st;
 }
 
+void MoveTeardownLast(JsEnv* je);
+
 Napi::Value StartJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   JsEnv* je = GetJsEnv(env);
@@ -258,10 +268,9 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
     throw StateError(env, "ERR_ASYNCJOB_JS_JOBS_UNAVAILABLE",
                      "JavaScript jobs need the thread to hold a v8::Locker, and this one does not");
   }
-  if (info.Length() < 5 || !info[3].IsArray() || !info[4].IsObject()) {
-    throw Napi::TypeError::New(env, "startJob(job, ctx, func, args, result): bad internal call");
+  if (info.Length() < 4 || !info[3].IsArray()) {
+    throw Napi::TypeError::New(env, "startJob(job, ctx, func, args): bad internal call");
   }
-  Napi::Object result = info[4].As<Napi::Object>();
   v8::Isolate* isolate = je->isolate;
 
   JsJobState* st = nullptr;
@@ -288,6 +297,7 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
       if (waitCtx == nullptr) throw InvalidArgType(env, "ctx", "an instance of WaitCtx or null", info[1]);
       if (waitCtx->freed()) throw StateError(env, "ERR_ASYNCJOB_WAIT_CTX_FREED", "This WaitCtx has been freed");
     }
+    MoveTeardownLast(je);
     st = new JsJobState;
     st->env = je;
     st->native = nativeFunction != nullptr;
@@ -343,22 +353,18 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
     isolate->TerminateExecution();
     return env.Undefined();
   }
-  if (status == ASYNCJOB_PAUSE) {
-    st->core = core;
-    je->paused.insert(st);
-  }
-  result.Set("error", env.Undefined());
-  result.Set("ret", env.Undefined());
-  result.Set("job", status == ASYNCJOB_PAUSE ? st->handle.Value() : env.Null());
-  result.Set("status", status);
+  // The hot path (a resume that pauses again) returns the handle and sets nothing: property
+  // stores cost more than the stack switch. Outcomes wait in je->outcome for takeOutcome().
   switch (status) {
     case ASYNCJOB_PAUSE:
-      return result;
+      st->core = core;
+      je->paused.insert(st);
+      return resuming ? info[0] : st->handle.Value();
     case ASYNCJOB_FINISH: {
       if (st->native) {
         Retire(st);
-        result.Set("ret", ret);
-        return result;
+        je->outcome.Value().Set("value", ret);
+        return Napi::Number::New(env, status);
       }
       const bool threw = st->threw;
       Napi::Value outcome = st->box.Value().Get("outcome");
@@ -367,19 +373,27 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
         napi_throw(env, outcome);  // rethrow the job's own value, whatever it is
         return env.Undefined();
       }
-      result.Set("ret", outcome);
-      return result;
+      je->outcome.Value().Set("value", outcome);
+      return Napi::Number::New(env, status);
     }
     default:
       // NO_JOBS or ERR: only a new job gets here (a paused one always resumes).
       Retire(st);
       if (status == ASYNCJOB_ERR) {
-        result.Set("error", CodedError(env, "ERR_ASYNCJOB_START_FAILED",
-                                       "Could not start a job: no memory or no thread for it")
-                                .Value());
+        je->outcome.Value().Set("value", CodedError(env, "ERR_ASYNCJOB_START_FAILED",
+                                                    "Could not start a job: no memory or no "
+                                                    "thread for it").Value());
       }
-      return result;
+      return Napi::Number::New(env, status);
   }
+}
+
+// What the last startJob() that finished a job (its return value) or failed (its error) left.
+Napi::Value TakeOutcome(const Napi::CallbackInfo& info) {
+  Napi::Object box = GetJsEnv(info.Env())->outcome.Value();
+  Napi::Value value = box.Get("value");
+  box.Set("value", info.Env().Undefined());
+  return value;
 }
 
 Napi::Value PauseJob(const Napi::CallbackInfo& info) {
@@ -508,6 +522,18 @@ void Teardown(JsEnv* je) {
   }
   if (asyncjob_jobs_in_use() == 0) asyncjob_cleanup_thread();
   asyncjob::setThreadHandOff(nullptr);
+  if (tThreadJsEnv == je) tThreadJsEnv = nullptr;
+}
+
+void TeardownHook(void* arg) { Teardown(static_cast<JsEnv*>(arg)); }
+
+// Environment cleanup hooks run last-registered first, and every other addon's napi_env is
+// deleted by a hook registered when that addon loaded: moving Teardown to the end of the queue
+// at each new job makes it run before the napi_env of any addon loaded before that job started
+// (whose native code a paused JS job may be in) is gone.
+void MoveTeardownLast(JsEnv* je) {
+  napi_remove_env_cleanup_hook(je->env, TeardownHook, je);
+  napi_add_env_cleanup_hook(je->env, TeardownHook, je);
 }
 
 }  // namespace
@@ -517,14 +543,12 @@ napi_status NewNativeJobFunction(napi_env env, int (*func)(void*), const void* a
   if (env == nullptr || func == nullptr || result == nullptr || (args == nullptr && size != 0)) {
     return napi_invalid_arg;
   }
-  JsEnv* je = nullptr;
-  if (napi_get_instance_data(env, reinterpret_cast<void**>(&je)) != napi_ok || je == nullptr) {
-    return napi_generic_failure;
-  }
+  JsEnv* je = tThreadJsEnv;  // not env's instance data: env is the client addon's
+  if (je == nullptr) return napi_generic_failure;
   napi_value object;
-  const napi_status status = NativeJobFunction::New(env, je->nativeFunctionClass, &object);
+  const napi_status status = NativeJobFunction::New(je->env, je->nativeFunctionClass, &object);
   if (status != napi_ok) return status;
-  NativeJobFunction* wrapped = NativeJobFunction::FromValue(Napi::Value(env, object));
+  NativeJobFunction* wrapped = NativeJobFunction::FromValue(Napi::Value(je->env, object));
   if (wrapped == nullptr) return napi_generic_failure;
   wrapped->func = func;
   const auto* bytes = static_cast<const unsigned char*>(args);
@@ -547,8 +571,10 @@ void InitJsJobs(Napi::Env env, Napi::Object exports) {
   je->asyncJobClass = Napi::Persistent(asyncJobClass);
   Napi::Function nativeFunctionClass = NativeJobFunction::Define(env);
   je->nativeFunctionClass = Napi::Persistent(nativeFunctionClass);
+  je->outcome = Napi::Persistent(Napi::Object::New(env));
   env.SetInstanceData<JsEnv>(je);
-  env.AddCleanupHook([je] { Teardown(je); });
+  tThreadJsEnv = je;
+  napi_add_env_cleanup_hook(env, TeardownHook, je);
 
   exports.Set("AsyncJob", asyncJobClass);
   exports.Set("NativeJobFunction", nativeFunctionClass);
@@ -556,6 +582,7 @@ void InitJsJobs(Napi::Env env, Napi::Object exports) {
   exports.Set("initThread", Napi::Function::New(env, InitThread, "initThread"));
   exports.Set("cleanupThread", Napi::Function::New(env, CleanupThread, "cleanupThread"));
   exports.Set("startJob", Napi::Function::New(env, StartJob, "startJob"));
+  exports.Set("takeOutcome", Napi::Function::New(env, TakeOutcome, "takeOutcome"));
   exports.Set("pauseJob", Napi::Function::New(env, PauseJob, "pauseJob"));
   exports.Set("cancelJob", Napi::Function::New(env, CancelJob, "cancelJob"));
   exports.Set("getCurrentJob", Napi::Function::New(env, GetCurrentJob, "getCurrentJob"));

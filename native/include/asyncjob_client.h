@@ -115,7 +115,12 @@ static inline napi_status asyncjob_client_init_from(napi_env env, napi_value nat
   bool tagged = false;
   void *data = NULL;
   const asyncjob_api *api;
-  if (native_api == NULL || napi_check_object_type_tag(env, native_api, &tag, &tagged) != napi_ok ||
+  napi_valuetype type = napi_undefined;
+  /* napi_check_object_type_tag() throws for undefined and null (and would leave that exception
+   * pending instead of this one): look at the type first. */
+  if (native_api == NULL || napi_typeof(env, native_api, &type) != napi_ok ||
+      (type != napi_object && type != napi_external && type != napi_function) ||
+      napi_check_object_type_tag(env, native_api, &tag, &tagged) != napi_ok ||
       !tagged || napi_get_value_external(env, native_api, &data) != napi_ok || data == NULL) {
     napi_throw_type_error(env, "ERR_ASYNCJOB_NOT_LOADED",
                           "asyncjob's nativeApi was not found: require('asyncjob') before loading "

@@ -11,7 +11,7 @@ import {
   ASYNC_STATUS_OK,
 } from './constants';
 import { asyncjobError, invalidArgType, outOfRange, validateInteger } from './errors';
-import type { NativeAsyncJob, NativeJobFunction as NativeJobFunctionHandle, NativeStartResult } from '../types/binding';
+import type { NativeAsyncJob, NativeJobFunction as NativeJobFunctionHandle } from '../types/binding';
 import { WaitCtx } from './wait-ctx';
 
 /**
@@ -97,7 +97,6 @@ export function startJob<A extends unknown[], R>(
   func: ((...args: A) => R) | NativeJobFunction | null,
   ...args: A
 ): StartResult<R> {
-  const result: NativeStartResult = { status: ASYNC_ERR, job: null, ret: undefined };
   let resource: AsyncResource | undefined;
   let run: ((...a: A) => R) | NativeJobFunction | null = null;
   if (job !== null) {
@@ -117,17 +116,22 @@ export function startJob<A extends unknown[], R>(
       return target(...a);
     };
   }
+  const fn = run as ((...a: unknown[]) => unknown) | NativeJobFunction | null;
+  let outcome: NativeAsyncJob | number;
   try {
-    const call = () =>
-      binding.startJob(job, ctx, run as ((...a: unknown[]) => unknown) | NativeJobFunction | null, args, result);
-    if (resource !== undefined) resource.runInAsyncScope(call);
-    else call();
+    outcome =
+      resource !== undefined
+        ? resource.runInAsyncScope(binding.startJob, binding, job, ctx, fn, args)
+        : binding.startJob(job, ctx, fn, args);
   } catch (error) {
     resource?.emitDestroy();
     throw error;
   }
-  if (result.status !== ASYNC_PAUSE) resource?.emitDestroy();
-  return result as StartResult<R>;
+  if (typeof outcome === 'object') return { status: ASYNC_PAUSE, job: outcome, ret: undefined };
+  resource?.emitDestroy();
+  if (outcome === ASYNC_FINISH) return { status: ASYNC_FINISH, job: null, ret: binding.takeOutcome() as R };
+  if (outcome === ASYNC_ERR) return { status: ASYNC_ERR, job: null, ret: undefined, error: binding.takeOutcome() as Error };
+  return { status: outcome as 0 | 1 | 2 | 3, job: null, ret: undefined };
 }
 
 /**

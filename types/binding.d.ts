@@ -15,14 +15,6 @@ export interface NativeJobFunction {
   readonly __brand: 'NativeJobFunction';
 }
 
-/** What `startJob` fills in (one object per call). */
-export interface NativeStartResult {
-  status: 0 | 1 | 2 | 3;
-  job: NativeAsyncJob | null;
-  ret: unknown;
-  error?: Error;
-}
-
 /**
  * The native WaitCtx class: OpenSSL's ASYNC_WAIT_CTX over the core's asyncjob_wait_ctx. Every
  * method throws ERR_ASYNCJOB_WAIT_CTX_FREED after free(). Keys compare by SameValueZero.
@@ -68,15 +60,18 @@ export interface Binding {
   initThread(maxSize: number, initSize: number): boolean;
   /** Throws ERR_ASYNCJOB_JOBS_IN_USE (and frees nothing) while jobs are paused. */
   cleanupThread(): void;
-  /** Starts func(...args) as a job, or resumes `job` (func/args/ctx then ignored). Fills and
-   * returns `result`. Throws what func threw; throws coded errors for state errors. */
+  /** Starts func(...args) as a job, or resumes `job` (func/args/ctx then ignored). Returns the
+   * job's handle when it paused, else the status (ASYNC_FINISH, ASYNC_NO_JOBS, ASYNC_ERR), with
+   * the return value (FINISH) or the error (ERR) waiting for takeOutcome(). Throws what func
+   * threw; throws coded errors for state errors. */
   startJob(
     job: NativeAsyncJob | null,
     ctx: NativeWaitCtx | null,
     func: ((...args: unknown[]) => unknown) | NativeJobFunction | null,
     args: unknown[],
-    result: NativeStartResult,
-  ): NativeStartResult;
+  ): NativeAsyncJob | 0 | 1 | 3;
+  /** The return value or error the last finished or failed startJob() left (once). */
+  takeOutcome(): unknown;
   pauseJob(): boolean;
   /** Resumes a paused job into termination of its JavaScript; it finishes. */
   cancelJob(job: NativeAsyncJob): void;

@@ -5,15 +5,19 @@
 // waits on its own mailbox next. post() may be called from any thread; take() only by the owner.
 //
 // take() spins briefly before it sleeps, because a hand-off answered within microseconds is
-// the common case and an OS wake-up costs more than that. The spin adapts: it grows while
-// spinning pays off and shrinks to nothing when it does not (on one core, spinning only delays
-// the thread we wait for).
+// the common case and an OS wake-up costs more than that. How long it spins adapts to how long
+// the waits turn out: it grows while answers come within a spin's reach (also when it slept, but
+// not for long) and shrinks when they come much later. While spinning it yields now and then,
+// as the thread it waits for may share its core.
 #ifndef ASYNCJOB_CORE_MAILBOX_H
 #define ASYNCJOB_CORE_MAILBOX_H
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #if defined(__x86_64__) || defined(_M_X64) || defined(__i386__)
 #include <immintrin.h>
@@ -39,12 +43,22 @@ class Mailbox {
   }
 
   Message take() {
-    for (int i = 0; i < spinLimit_; i++) {
+    using Clock = std::chrono::steady_clock;
+    const Clock::time_point start = Clock::now();
+    const Clock::time_point spinUntil = start + spin_;
+    for (unsigned i = 1;; i++) {
       if (full_.load(std::memory_order_acquire)) {
-        if (spinLimit_ < kMaxSpin) spinLimit_ *= 2;
+        spin_ = std::min(spin_ * 2, kMaxSpin);
         return receive();
       }
-      ASYNCJOB_CPU_RELAX();
+      if (i % kCheckEvery != 0) {
+        ASYNCJOB_CPU_RELAX();
+        continue;
+      }
+      // The scheduler likes to wake a thread on its waker's core: let the thread we wait for
+      // run, in case it shares ours.
+      std::this_thread::yield();
+      if (Clock::now() >= spinUntil) break;
     }
     {
       std::unique_lock<std::mutex> lock(mutex_);
@@ -52,13 +66,18 @@ class Mailbox {
       while (!full_.load(std::memory_order_seq_cst)) wake_.wait(lock);
       sleeping_.store(false, std::memory_order_relaxed);
     }
-    spinLimit_ = spinLimit_ / 2 > kMinSpin ? spinLimit_ / 2 : kMinSpin;
+    // An answer that came soon after we gave up was worth spinning for; a late one was not.
+    const auto waited = Clock::now() - start;
+    spin_ = waited < kMaxSpin ? std::min(spin_ * 2 + kMinSpin, kMaxSpin)
+                              : std::max(spin_ / 2, kMinSpin);
     return receive();
   }
 
  private:
-  static constexpr int kMinSpin = 16;
-  static constexpr int kMaxSpin = 32768;  // about a millisecond at most
+  using Duration = std::chrono::nanoseconds;
+  static constexpr Duration kMinSpin{2'000};
+  static constexpr Duration kMaxSpin{200'000};
+  static constexpr unsigned kCheckEvery = 64;  // pauses between yields and clock reads
 
   Message receive() {
     Message message = message_;  // written before the store of full_ that we observed
@@ -69,7 +88,7 @@ class Mailbox {
   Message message_{};
   std::atomic<bool> full_{false};
   std::atomic<bool> sleeping_{false};
-  int spinLimit_ = 4096;  // touched by the owner only
+  Duration spin_{20'000};  // how long take() spins before it sleeps; the owner's only
   std::mutex mutex_;
   std::condition_variable wake_;
 };

@@ -24,8 +24,9 @@
  * that runs JS, no callbacks): JavaScript cannot live on a fiber stack. asyncjob makes such a call
  * crash at once with a clear V8 message instead of corrupting memory later.
  *
- * In C++ the table pointer is an inline variable shared by every translation unit. In C, define
- * ASYNCJOB_CLIENT_IMPLEMENTATION in exactly one .c file before including this header.
+ * In C++ the table pointer is an inline variable shared by every translation unit. A client
+ * written in C only defines ASYNCJOB_CLIENT_IMPLEMENTATION in exactly one .c file before
+ * including this header; one with any C++ file must not (the C++ side defines the pointer).
  */
 #ifndef ASYNCJOB_CLIENT_H
 #define ASYNCJOB_CLIENT_H

@@ -116,6 +116,25 @@ describe('teardown with jobs paused', function () {
     expect(messages).to.deep.equal([]);
   });
 
+  it('worker.terminate() while runJob() keeps resuming a job from a readable fd, twenty times', async () => {
+    for (let i = 0; i < 20; i++) {
+      const worker = new Worker(workerScript(`
+        const fs = require('node:fs');
+        const { pipe, getCurrentJob, getWaitCtx } = require(workerData);
+        const [r, w] = pipe();
+        fs.writeSync(w, 'x'); // r stays readable: every pause is resumed through the fd
+        const loop = () => runJob(() => {
+          getWaitCtx(getCurrentJob()).setWaitFd('k', r);
+          for (let i = 0; i < 1000; i++) pauseJob();
+        }).then(loop);
+        loop();
+        setTimeout(() => parentPort.postMessage('running'), 5);
+      `), { eval: true, workerData: packagePath });
+      await new Promise((resolve) => worker.once('message', resolve));
+      expect(await worker.terminate()).to.equal(1);
+    }
+  });
+
   it('this thread keeps working after all that', () => {
     const r = startJob(null, null, () => {
       pauseJob();

@@ -21,19 +21,22 @@
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "native/include"
       ],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      # NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS: when the environment is terminating (a worker
+      # being stopped), a throw from native code cannot reach JavaScript; node-addon-api must
+      # then drop it rather than escape as a C++ exception and abort the process.
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
+      # The C++ standard is the one Node's common.gypi sets: C++17 up to Node 22, C++20 from
+      # Node 24 (whose V8 headers need it). asyncjob's code is both.
       "cflags!": ["-fno-exceptions"],
-      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-fexceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-fexceptions"],
       "xcode_settings": {
-        "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
         "CLANG_CXX_LIBRARY": "libc++",
         "GCC_ENABLE_CPP_EXCEPTIONS": "YES"
       },
       "msvs_settings": {
         "VCCLCompilerTool": {
-          "ExceptionHandling": 1,
-          "AdditionalOptions": ["/std:c++17"]
+          "ExceptionHandling": 1
         }
       },
       "conditions": [

@@ -2,7 +2,17 @@ import { binding } from './binding';
 import type { FiberBackend } from '../types/binding';
 
 export type { FiberBackend };
-export * from './constants';
+// Named, not `export *`: Node's ESM loader finds named exports of CommonJS reliably only so.
+export {
+  ASYNC_ERR,
+  ASYNC_NO_JOBS,
+  ASYNC_PAUSE,
+  ASYNC_FINISH,
+  ASYNC_STATUS_UNSUPPORTED,
+  ASYNC_STATUS_ERR,
+  ASYNC_STATUS_OK,
+  ASYNC_STATUS_EAGAIN,
+} from './constants';
 export { WaitCtx, type WaitFdCleanup, type WaitCtxCallback, type WaitOptions } from './wait-ctx';
 export {
   AsyncJob,

@@ -18,7 +18,17 @@ import { ASYNC_FINISH } from './constants';
 import { invalidArgType } from './errors';
 import { WaitCtx, type WaitCtxCallback, type WaitFdCleanup } from './wait-ctx';
 
-export * from './constants';
+// Named, not `export *`: Node's ESM loader finds named exports of CommonJS reliably only so.
+export {
+  ASYNC_ERR,
+  ASYNC_NO_JOBS,
+  ASYNC_PAUSE,
+  ASYNC_FINISH,
+  ASYNC_STATUS_UNSUPPORTED,
+  ASYNC_STATUS_ERR,
+  ASYNC_STATUS_OK,
+  ASYNC_STATUS_EAGAIN,
+} from './constants';
 
 /**
  * A C out-parameter: `int ret;` … `&ret` becomes `const ret = { value: 0 }` … `ret`. The

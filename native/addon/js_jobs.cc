@@ -380,9 +380,14 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
       // NO_JOBS or ERR: only a new job gets here (a paused one always resumes).
       Retire(st);
       if (status == ASYNCJOB_ERR) {
-        je->outcome.Value().Set("value", CodedError(env, "ERR_ASYNCJOB_START_FAILED",
-                                                    "Could not start a job: no memory or no "
-                                                    "thread for it").Value());
+        Napi::Error error = asyncjob_is_capable() == 0
+                                ? CodedError(env, "ERR_ASYNCJOB_UNSUPPORTED",
+                                             "This platform cannot run jobs: it has no stack "
+                                             "switching asyncjob can use (isCapable() is false; "
+                                             "musl libc, for one, has no ucontext)")
+                                : CodedError(env, "ERR_ASYNCJOB_START_FAILED",
+                                             "Could not start a job: no memory or no thread for it");
+        je->outcome.Value().Set("value", error.Value());
       }
       return Napi::Number::New(env, status);
   }

@@ -26,7 +26,16 @@ namespace asyncjob {
 
 // x86-64 POSIX switches inline (a register-only switch, unless disabled at run time), for the
 // same reason.
-#if !defined(_WIN32) && defined(__x86_64__) && __has_include(<ucontext.h>)
+// POSIX fibers need the ucontext functions. musl declares them in <ucontext.h> but does not
+// implement them: there (Linux without glibc) fibers are unsupported and isCapable() is false.
+#if !defined(_WIN32) && __has_include(<ucontext.h>) && \
+    (!defined(__linux__) || defined(__GLIBC__) || defined(__ANDROID__))
+#define ASYNCJOB_HAVE_UCONTEXT 1
+#else
+#define ASYNCJOB_HAVE_UCONTEXT 0
+#endif
+
+#if ASYNCJOB_HAVE_UCONTEXT && defined(__x86_64__)
 #define ASYNCJOB_FIBER_INLINE_SWITCH 1
 extern "C" int asyncjob_fiber_switch(void** saveSp, void* loadSp, int value);
 #else

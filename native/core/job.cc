@@ -257,14 +257,15 @@ struct ThreadJobs {
     }
     if (pool->maxSize != 0 && pool->created >= pool->maxSize) {
       // Full: an idle job of the other kind makes room.
-      asyncjob_job*& otherList = kind == JobKind::Fiber ? pool->freeHosts : pool->freeFibers;
-      if (otherList == nullptr) {
+      asyncjob_job** link = kind == JobKind::Fiber ? &pool->freeHosts : &pool->freeFibers;
+      while (*link != nullptr && !removable(*link)) link = &(*link)->nextFree;
+      if (*link == nullptr) {
         *failure = ASYNCJOB_NO_JOBS;
         return nullptr;
       }
-      removeCreated(otherList);
-      asyncjob_job* spare = otherList;
-      otherList = spare->nextFree;
+      asyncjob_job* spare = *link;
+      *link = spare->nextFree;
+      removeCreated(spare);
       pool->idle--;
       pool->created--;
       destroyJob(spare, /*inUse=*/false);
@@ -272,6 +273,19 @@ struct ThreadJobs {
     job = createJob(kind);
     if (job == nullptr) *failure = ASYNCJOB_ERR;
     return job;
+  }
+
+  // Whether an idle job can be destroyed now: an idle host thread cannot while a fiber job
+  // that is not idle has it as its home (it ran there and will be resumed there).
+  bool removable(const asyncjob_job* idle) const {
+    if (idle->kind == JobKind::Fiber) return true;
+    for (const asyncjob_job* job = pool->createdList; job != nullptr; job = job->nextCreated) {
+      if (job->kind == JobKind::Fiber && job->state != JobState::Idle &&
+          job->context.home == idle->context.home) {
+        return false;
+      }
+    }
+    return true;
   }
 
   void removeCreated(asyncjob_job* job) {

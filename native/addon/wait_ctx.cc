@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 
+#include "../core/engine.h"
 #include "errors.h"
 #include "fd_poll.h"
 
@@ -217,20 +218,28 @@ Napi::Value WaitCtx::SetWaitFd(const Napi::CallbackInfo& info) {
     slots_.emplace(slot->id, std::move(newSlot));
   }
   auto entry = std::make_unique<FdEntry>(FdEntry{this, slot, nextId_++});
+  // Every step that runs JavaScript (and so may throw) comes before the core learns of the
+  // entry: once it holds entry.get() as custom data, the entry must outlive it.
+  Napi::Array values = Napi::Array::New(env, 3);
+  const napi_property_descriptor elements[] = {
+      {"0", nullptr, nullptr, nullptr, nullptr, key, napi_default_jsproperty, nullptr},
+      {"1", nullptr, nullptr, nullptr, nullptr, customData, napi_default_jsproperty, nullptr},
+      {"2", nullptr, nullptr, nullptr, nullptr, cleanup, napi_default_jsproperty, nullptr},
+  };
+  // Defined, not assigned: setters on Array.prototype never run.
+  NAPI_THROW_IF_FAILED(env, napi_define_properties(env, values, 3, elements), env.Undefined());
+  Napi::Object entries = store.Get("entries").As<Napi::Object>();
+  Napi::Value entryId = Napi::Number::New(env, static_cast<double>(entry->id));
+  state_->mapSet.Call(entries, {entryId, values});
   if (!asyncjob_wait_ctx_set_wait_fd(core_, slot, fd, entry.get(),
                                      cleanup.IsFunction() ? RunCleanup : nullptr)) {
+    state_->mapDelete.Call(entries, {entryId});
     if (slot->entries == 0) {
       state_->mapDelete.Call(store.Get("keys"), {key});
       slots_.erase(slot->id);
     }
     return Napi::Boolean::New(env, false);
   }
-  Napi::Array values = Napi::Array::New(env, 3);
-  values.Set(0u, key);
-  values.Set(1u, customData);
-  values.Set(2u, cleanup);
-  state_->mapSet.Call(store.Get("entries"),
-                      {Napi::Number::New(env, static_cast<double>(entry->id)), values});
   slot->entries++;
   entries_.emplace(entry.get(), std::move(entry));
   return Napi::Boolean::New(env, true);
@@ -438,7 +447,11 @@ void WaitCtx::RunCleanup(asyncjob_wait_ctx*, const void*, asyncjob_fd fd, void* 
 
 int WaitCtx::RunCallback(void* arg) {
   auto* record = static_cast<CallbackRecord*>(arg);
-  if (v8::Locker::IsLocked(record->isolate)) {
+  // A native job holds the lock but runs on a fiber stack, where JavaScript cannot run: it is
+  // queued like a call from another thread.
+  asyncjob_job* job = asyncjob_get_current_job();
+  const bool onFiber = job != nullptr && asyncjob::jobKind(job) == asyncjob::JobKind::Fiber;
+  if (!onFiber && v8::Locker::IsLocked(record->isolate)) {
     return record->owner != nullptr ? record->owner->CallCallback(false) : 0;
   }
   return napi_call_threadsafe_function(record->queue, nullptr, napi_tsfn_nonblocking) == napi_ok ? 1 : 0;

@@ -180,6 +180,14 @@ class NativeJobFunction : public PrivateHandle<NativeJobFunction> {
 
 JsEnv* GetJsEnv(Napi::Env env) { return env.GetInstanceData<JsEnv>(); }
 
+// Sets an own data property by definition: setters that JavaScript put on Object.prototype never
+// run, and a later read of the property calls no getter. Returns false if that failed.
+bool DefineValue(napi_env env, napi_value object, const char* name, napi_value value) {
+  const napi_property_descriptor property = {name,    nullptr, nullptr, nullptr,
+                                             nullptr, value,   napi_default_jsproperty, nullptr};
+  return napi_define_properties(env, object, 1, &property) == napi_ok;
+}
+
 // This thread's environment, for calls that come in with another addon's napi_env (each addon
 // has its own napi_env and instance data, even on the same thread).
 thread_local JsEnv* tThreadJsEnv = nullptr;
@@ -190,6 +198,7 @@ int RunJsJob(void* arg) {
   JsEnv* je = st->env;
   v8::Isolate* isolate = je->isolate;
   HostThreadHandOff& handOff = HostThreadHandOff::forThisThread();
+  tThreadJsEnv = je;  // a host thread serves its owner's environment only
   v8::Locker locker(isolate);
   isolate->Enter();
   uintptr_t low = 0;
@@ -235,7 +244,7 @@ int RunJsJob(void* arg) {
     if (outcome != nullptr) {
       napi_value box = nullptr;
       napi_get_reference_value(env, st->box, &box);
-      napi_set_named_property(env, box, "outcome", outcome);
+      DefineValue(env, box, "outcome", outcome);
       // Nothing can be left pending here: the host thread has no JS caller to report it to.
       napi_value ignored;
       napi_get_and_clear_last_exception(env, &ignored);
@@ -363,17 +372,18 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
     case ASYNCJOB_FINISH: {
       if (st->native) {
         Retire(st);
-        je->outcome.Value().Set("value", ret);
+        DefineValue(env, je->outcome.Value(), "value", Napi::Number::New(env, ret));
         return Napi::Number::New(env, status);
       }
       const bool threw = st->threw;
-      Napi::Value outcome = st->box.Value().Get("outcome");
-      Retire(st);
+      Napi::Object box = st->box.Value();
+      Retire(st);  // first: nothing below may leave the handle alive with its job recycled
+      Napi::Value outcome = box.Get("outcome");  // an own data property: no getter runs
       if (threw) {
         napi_throw(env, outcome);  // rethrow the job's own value, whatever it is
         return env.Undefined();
       }
-      je->outcome.Value().Set("value", outcome);
+      DefineValue(env, je->outcome.Value(), "value", outcome);
       return Napi::Number::New(env, status);
     }
     default:
@@ -387,7 +397,7 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
                                              "musl libc, for one, has no ucontext)")
                                 : CodedError(env, "ERR_ASYNCJOB_START_FAILED",
                                              "Could not start a job: no memory or no thread for it");
-        je->outcome.Value().Set("value", error.Value());
+        DefineValue(env, je->outcome.Value(), "value", error.Value());
       }
       return Napi::Number::New(env, status);
   }
@@ -397,7 +407,7 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
 Napi::Value TakeOutcome(const Napi::CallbackInfo& info) {
   Napi::Object box = GetJsEnv(info.Env())->outcome.Value();
   Napi::Value value = box.Get("value");
-  box.Set("value", info.Env().Undefined());
+  DefineValue(info.Env(), box, "value", info.Env().Undefined());
   return value;
 }
 

@@ -51,7 +51,11 @@ void InitNativeApi(Napi::Env env, Napi::Object exports) {
   Napi::Object global = env.Global();
   Napi::Value key = global.Get("Symbol").As<Napi::Object>().Get("for").As<Napi::Function>().Call(
       global.Get("Symbol"), {Napi::String::New(env, "asyncjob.nativeApi")});
-  global.DefineProperty(Napi::PropertyDescriptor::Value(key, external, napi_default));
+  // A second copy of asyncjob in this environment (a nested dependency) keeps the first one's
+  // table: clients then share the engine that got there first.
+  if (!global.Has(key)) {
+    global.DefineProperty(Napi::PropertyDescriptor::Value(key, external, napi_default));
+  }
 }
 
 }  // namespace asyncjob::addon

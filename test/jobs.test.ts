@@ -300,3 +300,32 @@ describe('jobs and their WaitCtx', () => {
     ctx.free();
   });
 });
+
+describe('results survive hostile prototypes', () => {
+  it('an Object.prototype accessor cannot leave a stale handle that resumes another job', () => {
+    const r = startJob(null, null, () => {
+      pauseJob();
+      return 'own';
+    });
+    Object.defineProperty(Object.prototype, 'outcome', {
+      configurable: true,
+      get() {
+        throw new Error('hostile getter');
+      },
+      set() {},
+    });
+    let resumed: unknown;
+    try {
+      resumed = startJob(r.job, null, null);
+    } finally {
+      delete (Object.prototype as Record<string, unknown>).outcome;
+    }
+    expect(resumed).to.deep.include({ status: ASYNC_FINISH, ret: 'own' });
+    const other = startJob(null, null, () => {
+      pauseJob();
+      return 'other';
+    });
+    expect(() => startJob(r.job, null, null)).to.throw(Error).with.property('code', 'ERR_ASYNCJOB_JOB_FINISHED');
+    expect(finish<string>(other.job)).to.equal('other');
+  });
+});

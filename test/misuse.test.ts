@@ -85,3 +85,17 @@ describe('misuse never crashes the process', () => {
     }, 41)).to.equal(42);
   });
 });
+
+describe('loading beside another copy of asyncjob', () => {
+  it('loads when the global nativeApi slot is already taken (a nested second copy)', () => {
+    const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+    const script = `
+      Object.defineProperty(globalThis, Symbol.for('asyncjob.nativeApi'), { value: 'taken first' });
+      const { startJob } = require(process.argv[1]);
+      console.log(startJob(null, null, () => 'works').ret, globalThis[Symbol.for('asyncjob.nativeApi')]);
+    `;
+    const child = spawnSync(process.execPath, ['-e', script, require.resolve('asyncjob')], { encoding: 'utf8' });
+    expect(child.status, child.stderr).to.equal(0);
+    expect(child.stdout.trim()).to.equal('works taken first');
+  });
+});

@@ -34,6 +34,8 @@ interface Client {
   /** A job that sets fd in its WaitCtx (a native key), pauses, clears it (pauses again if
    * asked), returns 0; a negative number where its WaitCtx said no (-2: it has none). */
   setFdJob(fd: number, pauseAfterClear?: boolean): NativeJobFunction;
+  /** A job that calls its WaitCtx callback, sets ASYNC_STATUS_EAGAIN, pauses, returns 7. */
+  wakeThenPause(): NativeJobFunction;
   /** A job that keeps its core asyncjob_job* for resumeCaptured(), pauses once, returns 42. */
   captureJob(): NativeJobFunction;
   /** asyncjob_start_job() on the captured job from the calling thread: its status. */
@@ -460,6 +462,46 @@ describe('native jobs from JavaScript (a client addon built with asyncjob_client
       expect(r.stdout.trim()).to.equal('starting');
       // and this process is fine
       expect(startJob(null, null, client.pauser(0)).status).to.equal(ASYNC_FINISH);
+    });
+  });
+
+  // Found in review; each of these crashed, hung or misbehaved before its fix.
+  describe('regressions', () => {
+    afterEach(() => {
+      initThread(0, 0);
+    });
+
+    it('a native job that calls its WaitCtx callback before pausing is queued, not run on its fiber', async () => {
+      expect(await runJob(client.wakeThenPause())).to.equal(7);
+    });
+
+    it('a native function can be made inside a JS job (on a host thread)', () => {
+      const r = startJob(null, null, () => {
+        const inner = startJob(null, null, client.pauser(2));
+        let s = inner;
+        while (s.status === ASYNC_PAUSE) s = startJob(s.job, null, null);
+        return s.ret;
+      });
+      expect(r).to.deep.include({ status: ASYNC_FINISH, ret: 2 });
+    });
+
+    it("the pool never destroys a host thread that a paused native job calls home", () => {
+      expect(initThread(2, 0)).to.equal(true);
+      let inner: AsyncJob | null = null;
+      // A native job started inside a JS job lives on that JS job's host thread ...
+      const outer = startJob(null, null, () => {
+        const s = startJob(null, null, client.pauser(2));
+        inner = s.job;
+        return s.status;
+      });
+      expect(outer).to.deep.include({ status: ASYNC_FINISH, ret: ASYNC_PAUSE });
+      // ... so when the pool is full, that idle host thread may not make room for another job,
+      const other = startJob(null, null, client.pauser(1));
+      expect(other.status).to.equal(ASYNC_NO_JOBS);
+      // ... and the paused native job still resumes there.
+      let s = startJob(inner, null, null);
+      while (s.status === ASYNC_PAUSE) s = startJob(s.job, null, null);
+      expect(s).to.deep.include({ status: ASYNC_FINISH, ret: 2 });
     });
   });
 });

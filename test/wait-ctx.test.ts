@@ -586,3 +586,24 @@ onWindows('WaitCtx on Windows', () => {
     ctx.free();
   });
 });
+
+describe('WaitCtx against hostile prototypes', () => {
+  it('a throwing Array.prototype setter cannot leave the core holding a freed entry', () => {
+    const ctx = new WaitCtx();
+    let cleaned = 0;
+    Object.defineProperty(Array.prototype, '1', {
+      configurable: true,
+      set() {
+        throw new Error('hostile setter');
+      },
+    });
+    try {
+      ctx.setWaitFd('k', 5, 'data', () => cleaned++);
+    } finally {
+      delete (Array.prototype as unknown as Record<string, unknown>)['1'];
+    }
+    expect(ctx.getFd('k')).to.deep.equal({ fd: 5, customData: 'data' });
+    ctx.free();
+    expect(cleaned).to.equal(1);
+  });
+});

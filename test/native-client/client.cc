@@ -135,6 +135,19 @@ struct CallsJsArgs {
 };
 
 // Calls into JavaScript from a fiber, which asyncjob forbids: it must crash the process loudly.
+// Wakes its runner through the WaitCtx callback before it pauses (an engine that completes at
+// once), sets ASYNCJOB_STATUS_EAGAIN, pauses once; returns 7, or -1 without a callback.
+int WakeThenPauseJob(void*) {
+  asyncjob_wait_ctx* ctx = asyncjob_get_wait_ctx(asyncjob_get_current_job());
+  asyncjob_callback_fn callback = nullptr;
+  void* arg = nullptr;
+  if (ctx == nullptr || !asyncjob_wait_ctx_get_callback(ctx, &callback, &arg)) return -1;
+  callback(arg);
+  asyncjob_wait_ctx_set_status(ctx, ASYNCJOB_STATUS_EAGAIN);
+  asyncjob_pause_job();
+  return 7;
+}
+
 int CallsJsJob(void* arg) {
   const CallsJsArgs a = *static_cast<CallsJsArgs*>(arg);
   napi_value fn = nullptr;
@@ -167,6 +180,11 @@ napi_value SetFd(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   return NativeFunction(env, SetFdJob, &args, sizeof args);
+}
+
+// wakeThenPause() -> NativeJobFunction (see WakeThenPauseJob).
+napi_value WakeThenPause(napi_env env, napi_callback_info) {
+  return NativeFunction(env, WakeThenPauseJob, nullptr, 0);
 }
 
 // captureJob() -> NativeJobFunction: keeps its core job for resumeCaptured(), pauses once,
@@ -284,6 +302,7 @@ NAPI_MODULE_INIT() {
       {"pauser", nullptr, Pauser, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"pauseForever", nullptr, PauseForever, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"setFdJob", nullptr, SetFd, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"wakeThenPause", nullptr, WakeThenPause, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"captureJob", nullptr, Capture, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"resumeCaptured", nullptr, ResumeCaptured, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"callsJs", nullptr, CallsJs, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -7,6 +7,7 @@
 //   ASYNCJOB_BENCH_MS      target milliseconds per measurement (default 100)
 // Rounds stop early (and the table says so) if the run nears 25 s.
 import * as os from 'node:os';
+import { median } from './median.mjs';
 import { ASYNC_FINISH, ASYNC_PAUSE, initThread, pauseJob, startJob } from 'asyncjob';
 
 const ROUNDS = Number(process.env.ASYNCJOB_BENCH_ROUNDS ?? 15);
@@ -86,12 +87,6 @@ const benches = [
   { key: 'gen', label: 'generator yield round trip (next() + yield)', run: generatorYield },
   { key: 'await', label: 'await Promise.resolve() round trip', run: awaitResolve },
 ];
-
-function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 function formatTime(ns) {
   if (ns >= 1000) return `${(ns / 1000).toFixed(2)} µs`;

@@ -8,6 +8,7 @@
 //   ASYNCJOB_BENCH_ROUNDS  rounds (default 15)
 //   ASYNCJOB_BENCH_MS      target milliseconds per measurement (default 100)
 import * as os from 'node:os';
+import { median } from './median.mjs';
 import { createRequire } from 'node:module';
 import { ASYNC_PAUSE, fiberBackend, startJob } from 'asyncjob';
 
@@ -66,12 +67,6 @@ const benches = [
   { key: 'napi', label: '  an empty N-API call (client.noop())', run: emptyNapiCall },
   { key: 'c', label: '  native job pause+resume driven from C (no JS)', run: fromC },
 ];
-
-function median(values) {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
 
 const ns = (v) => `${v.toFixed(1)} ns`;
 

@@ -1,5 +1,5 @@
 // Errors shaped like Node's own (TypeError / RangeError with ERR_INVALID_ARG_TYPE,
-// ERR_OUT_OF_RANGE, ERR_INVALID_ARG_VALUE) and asyncjob's coded state errors (ERR_ASYNCJOB_*),
+// ERR_OUT_OF_RANGE) and asyncjob's coded state errors (ERR_ASYNCJOB_*),
 // plus the validators src/ uses on every public entry point.
 
 /** An Error carrying a Node-style `code`. */
@@ -38,13 +38,6 @@ export function outOfRange(name: string, range: string, actual: unknown): RangeE
   return withCode(
     new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(actual)}`),
     'ERR_OUT_OF_RANGE',
-  );
-}
-
-export function invalidArgValue(name: string, reason: string, actual: unknown): TypeError & { code: string } {
-  return withCode(
-    new TypeError(`The argument '${name}' ${reason}. Received ${describeReceived(actual)}`),
-    'ERR_INVALID_ARG_VALUE',
   );
 }
 

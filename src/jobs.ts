@@ -102,11 +102,11 @@ export function startJob<A extends unknown[], R>(
   if (job !== null) {
     validateJob(job);
     resource = resources.get(job);
+  } else if (ctx !== null && !(ctx instanceof WaitCtx)) {
+    throw invalidArgType('ctx', 'an instance of WaitCtx or null', ctx);
   } else if (func instanceof binding.NativeJobFunction) {
-    if (ctx !== null && !(ctx instanceof WaitCtx)) throw invalidArgType('ctx', 'an instance of WaitCtx or null', ctx);
     run = func;
   } else {
-    if (ctx !== null && !(ctx instanceof WaitCtx)) throw invalidArgType('ctx', 'an instance of WaitCtx or null', ctx);
     if (typeof func !== 'function') throw invalidArgType('func', 'of type function or a NativeJobFunction', func);
     const fresh = new AsyncResource('asyncjob.Job');
     resource = fresh;

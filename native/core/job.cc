@@ -11,7 +11,9 @@
 // that OS thread's mailbox, and this OS thread switches to its *dispatcher*, a small fiber that
 // waits on the mailbox and switches to whichever context here is handed control next. Waiting
 // on the dispatcher's stack, never a job's, keeps every idle or paused stack free to be resumed
-// by a plain switch.
+// by a plain switch. The dispatcher also posts the message, once it runs: a fiber stack is
+// handed to another OS thread only after this one has left it, since the receiver may at once
+// reuse the stack for a new job (the pool holds it), resume it, or free it.
 //
 // The side that gives up control does the bookkeeping before it goes (a pausing job fills in its
 // caller's job handle, a finishing job the return value), and the status travels with control.
@@ -66,6 +68,7 @@ struct OsThread {
   Fiber* dispatcher = nullptr;   // created on the first hand-off to another OS thread
   asyncjob::Mailbox<Message> mailbox;
   asyncjob::HandOff* handOff = nullptr;
+  Message outgoing{nullptr, 0};  // for the dispatcher to post once nothing else runs here
 };
 
 struct ThreadJobs;
@@ -138,6 +141,13 @@ constexpr size_t kDispatcherStackSize = 256 * 1024;  // room for the HandOff (V8
 void dispatcherMain(void* arg) {
   auto* os = static_cast<OsThread*>(arg);
   for (;;) {
+    // Whoever switched here has left its stack: only now may another OS thread take control
+    // (and with it, perhaps, that stack).
+    if (os->outgoing.target != nullptr) {
+      const Message out = os->outgoing;
+      os->outgoing.target = nullptr;
+      out.target->home->mailbox.post(out);
+    }
     const Message message = os->mailbox.take();
     if (os->handOff != nullptr) os->handOff->reacquire();
     os->dispatcher->switchTo(message.target->fiber, message.value);
@@ -155,13 +165,18 @@ int waitHere(OsThread* here, Context* from) {
 }
 
 // Gives control from `from` (running here now) to `to`; returns what is handed back to `from`.
-// Another OS thread gets control only after this one has released its HandOff: the receiver
-// would otherwise wake up only to block on what this thread still holds.
+// Another OS thread gets control only after this one has released its HandOff (the receiver
+// would otherwise wake up only to block on what this thread still holds) and has left `from`'s
+// stack (the dispatcher posts the message).
+//
+// `here` is from's home, not a thread-local read: a pooled fiber runs successive jobs on
+// whichever OS thread starts them, and a compiler may keep a thread-local address across the
+// switch in between.
 inline int transfer(Context* from, Context* to, int value) {
-  OsThread* here = t_os;
+  OsThread* here = from->home;
   if (to->home == here) return from->fiber->switchTo(to->fiber, value);
   if (here->handOff != nullptr) here->handOff->release();
-  to->home->mailbox.post(Message{to, value});
+  here->outgoing = Message{to, value};
   return waitHere(here, from);
 }
 

@@ -54,7 +54,14 @@ class JsThreadHandOff final : public asyncjob::HandOff {
 };
 
 // A host thread's side: while it runs JS (isolate set), exit the isolate and unlock it around
-// every hand-off, and relock and re-enter after.
+// every hand-off, and re-enter and relock after.
+//
+// Re-entering comes first because relocking restores this thread's archived V8 state, and with
+// breakpoints set that re-applies them (Debug::RestoreDebug), which needs Isolate::GetCurrent()
+// on this thread: relocking first crashed on Node 20 as soon as a debugger had set any
+// breakpoint. Entering without the lock is safe here only because control passes strictly: the
+// thread that handed control over has unlocked and waits, so nothing else touches the isolate's
+// entry stack until this thread hands control on again.
 class HostThreadHandOff final : public asyncjob::HandOff {
  public:
   static HostThreadHandOff& forThisThread() {
@@ -70,8 +77,8 @@ class HostThreadHandOff final : public asyncjob::HandOff {
   }
   void reacquire() override {
     if (isolate == nullptr) return;
-    unlocker_.reset();
     isolate->Enter();
+    unlocker_.reset();
     // Resumed to be cancelled: whether it paused in pauseJob() or in another addon's native
     // code, its JavaScript ends by termination (RunJsJob cancels that at the job's end).
     if (asyncjob::currentJobCancelled()) isolate->TerminateExecution();

@@ -6,7 +6,8 @@
 //   on a host thread while it runs a JS job of that thread (then it holds the lock too).
 // - A host thread takes the lock (top-level v8::Locker), enters the isolate and sets its stack
 //   limit before it runs JS; around every hand-off it exits the isolate before unlocking and
-//   enters it after relocking, so the isolate's entry stack stays LIFO across threads.
+//   enters it again just before relocking, so the isolate's entry stack stays LIFO across
+//   threads and V8 finds its isolate while it restores the thread's state (breakpoints).
 // - The embedder data that carries async context (AsyncContextFrame) is saved and restored
 //   around every hand-off, so a job and its caller each keep their own.
 // - At environment teardown every paused job is resumed into termination (its JS unwinds),

@@ -1,11 +1,13 @@
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
+import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ASYNC_FINISH, ASYNC_PAUSE, pauseJob, startJob } from 'asyncjob';
 
 // ARCHITECTURE.md pitfall 4: teardown with jobs still paused, and termination landing on a job
 // thread. Each case runs in a child process or a worker, so a crash cannot hide.
 const packagePath = require.resolve('asyncjob');
+const clientPath = path.resolve(__dirname, '..', '..', 'test', 'native-client', 'index.js');
 
 function runChild(script: string, args: string[] = []): { status: number | null; signal: string | null; stdout: string; stderr: string } {
   const child = spawnSync(process.execPath, [...args, '-e', script, packagePath], { encoding: 'utf8', timeout: 30000 });
@@ -134,6 +136,40 @@ describe('teardown with jobs paused', function () {
       expect(await worker.terminate()).to.equal(1);
     }
   });
+
+  // A termination request goes to whichever thread holds the isolate. One that reaches a host
+  // thread after its JavaScript has run (here: during native code that ends the job, or that
+  // pauses it) used to be dropped at the hand-off back; the worker then ran on for ever, every
+  // later startJob() quietly returning { status: undefined }.
+  for (const [name, job] of [
+    ['finishes', 'startJob(null, null, client.sleepMs, 300);'],
+    ['pauses', 'startJob(null, null, () => { client.sleepMs(300); client.pauseFromNative(); });'],
+  ]) {
+    it(`worker.terminate() that reaches a job as it ${name} in native code still ends the worker`, async () => {
+      const worker = new Worker(
+        `
+        const { parentPort, workerData } = require('node:worker_threads');
+        const { startJob } = require(workerData.packagePath);
+        const client = require(workerData.clientPath);
+        parentPort.postMessage('in the job');
+        ${job} // worker.terminate() arrives during the sleep
+        for (let n = 1; ; n++) {
+          startJob(null, null, () => n);
+          if (n === 1000) parentPort.postMessage('went on after termination');
+        }
+      `,
+        { eval: true, workerData: { packagePath, clientPath } },
+      );
+      const messages: unknown[] = [];
+      worker.on('message', (m) => messages.push(m));
+      await new Promise((resolve) => worker.once('message', resolve));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const outcome = await Promise.race([worker.terminate(), new Promise((resolve) => setTimeout(resolve, 5000, 'still running'))]);
+      if (outcome === 'still running') await worker.terminate(); // cannot end it; at least stop waiting
+      expect(outcome).to.equal(1);
+      expect(messages).to.deep.equal(['in the job']);
+    });
+  }
 
   it('this thread keeps working after all that', () => {
     const r = startJob(null, null, () => {

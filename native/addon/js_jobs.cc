@@ -44,9 +44,15 @@ class JsThreadHandOff final : public asyncjob::HandOff {
  public:
   explicit JsThreadHandOff(v8::Isolate* isolate) : isolate_(isolate) {}
   void release() override {
-    if (v8::Locker::IsLocked(isolate_)) unlocker_.emplace(isolate_);
+    if (!v8::Locker::IsLocked(isolate_)) return;
+    unlocker_.emplace(isolate_);
+    releases++;
   }
   void reacquire() override { unlocker_.reset(); }
+
+  // How often this thread has let another thread have the isolate: while it had, a termination
+  // request (worker.terminate()) may have gone to that thread (see StartJob).
+  uint64_t releases = 0;
 
  private:
   v8::Isolate* isolate_;
@@ -187,6 +193,28 @@ class NativeJobFunction : public PrivateHandle<NativeJobFunction> {
 
 JsEnv* GetJsEnv(Napi::Env env) { return env.GetInstanceData<JsEnv>(); }
 
+// Whether the environment is stopping (worker.terminate(), process.exit() in a worker). Node-API
+// then refuses every call that may run JavaScript, which is how we can tell: napi_has_named_property
+// answers napi_pending_exception (nothing else is pending where this is called).
+bool EnvStopping(napi_env env, napi_ref anyObject) {
+  napi_value object = nullptr;
+  bool has = false;
+  return napi_get_reference_value(env, anyObject, &object) == napi_ok && object != nullptr &&
+         napi_has_named_property(env, object, "value", &has) == napi_pending_exception;
+}
+
+// Makes a stopping environment's termination take effect on this thread. V8 delivers
+// TerminateExecution to whichever thread holds the isolate at that moment; one that lands on a
+// host thread after its JavaScript has returned is dropped when the next thread restores its own
+// state (interrupt requests are per-thread state in V8). Node-API refuses calls meanwhile, and
+// node-addon-api swallows the errors that causes, so without this the JS thread would go on for
+// ever with every call quietly doing nothing.
+bool TerminateIfStopping(JsEnv* je) {
+  if (!EnvStopping(je->env, je->outcome)) return false;
+  je->isolate->TerminateExecution();
+  return true;
+}
+
 // Sets an own data property by definition: setters that JavaScript put on Object.prototype never
 // run, and a later read of the property calls no getter. Returns false if that failed.
 bool DefineValue(napi_env env, napi_value object, const char* name, napi_value value) {
@@ -303,6 +331,8 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
                        "This job is running (it is the current job or one that resumed it); only a paused job can be resumed");
     }
   } else {
+    // Nothing new starts in a stopping environment: its handle could not even be made.
+    if (TerminateIfStopping(je)) return env.Undefined();
     nativeFunction = NativeJobFunction::FromValue(info[2]);
     if (!info[2].IsFunction() && nativeFunction == nullptr) {
       throw InvalidArgType(env, "func", "of type function or a NativeJobFunction", info[2]);
@@ -323,9 +353,17 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
       st->box = Napi::Persistent(Napi::Object::New(env));
     }
     napi_value created = nullptr;
-    NAPI_THROW_IF_FAILED(env, AsyncJob::New(env, je->asyncJobClass, &created), env.Undefined());
+    const napi_status made = AsyncJob::New(env, je->asyncJobClass, &created);
     Napi::Object handle(env, created);
-    st->handleWrap = AsyncJob::FromValue(handle);
+    st->handleWrap = made == napi_ok ? AsyncJob::FromValue(handle) : nullptr;
+    if (st->handleWrap == nullptr) {
+      // The constructor could not wrap or tag the object: the environment began to stop since
+      // the check above (Node-API refuses napi_wrap then).
+      delete st;
+      if (TerminateIfStopping(je)) return env.Undefined();
+      NAPI_THROW_IF_FAILED(env, made, env.Undefined());
+      throw StateError(env, "ERR_ASYNCJOB_START_FAILED", "Could not make the job's handle");
+    }
     st->handleWrap->state = st;
     st->handle = Napi::Persistent(handle);
     if (waitCtx != nullptr) {
@@ -339,6 +377,7 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
   asyncjob_wait_ctx* ctx = st->waitCtx != nullptr ? st->waitCtx->core() : nullptr;
   int ret = 0;
   int status;
+  const uint64_t releasesBefore = je->handOff->releases;
   st->running = true;
   je->paused.erase(st);
   if (st->native) {
@@ -362,10 +401,18 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
   }
   st->running = false;
 
-  if (status == ASYNCJOB_FINISH && st->terminated) {
-    // Termination (worker.terminate(), process.exit() in a worker) landed on the host thread;
-    // it is meant for this thread, which goes on unwinding. (A cancelled job ends in Cancel().)
-    Retire(st);
+  // Termination (worker.terminate(), process.exit() in a worker) that landed on a host thread is
+  // meant for this thread, which goes on unwinding; so is one that a host thread held when it
+  // handed control back (see TerminateIfStopping). A paused job stays paused: teardown cancels
+  // it. (A cancelled job ends in Cancel().)
+  if ((status == ASYNCJOB_FINISH && st->terminated) ||
+      (je->handOff->releases != releasesBefore && TerminateIfStopping(je))) {
+    if (status == ASYNCJOB_PAUSE) {
+      st->core = core;
+      je->paused.insert(st);
+    } else {
+      Retire(st);
+    }
     isolate->TerminateExecution();
     return env.Undefined();
   }

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <thread>
 
 namespace {
 
@@ -231,6 +232,16 @@ napi_value FiberBackend(napi_env env, napi_callback_info) {
   return s;
 }
 
+// sleepMs(ms): blocks the calling thread in native code, running no JavaScript. A JS job made of
+// it alone ends with no JavaScript between the sleep and the job's end, which is where a
+// termination request that arrives during the sleep is left pending.
+napi_value SleepMs(napi_env env, napi_callback_info info) {
+  int32_t ms = 0;
+  if (!Int32Arg(env, info, 0, &ms, 0)) return nullptr;
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return nullptr;
+}
+
 // For the benchmark's breakdown: the floor of a JS -> N-API call that does nothing.
 napi_value Noop(napi_env env, napi_callback_info) { return nullptr; }
 
@@ -311,6 +322,7 @@ NAPI_MODULE_INIT() {
       {"jobsInUse", nullptr, JobsInUse, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"fiberBackend", nullptr, FiberBackend, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"noop", nullptr, Noop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"sleepMs", nullptr, SleepMs, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"cRoundTrips", nullptr, CRoundTrips, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"initFrom", nullptr, InitFrom, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"wrongTagObject", nullptr, WrongTagObject, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

@@ -1,5 +1,6 @@
 // The job API of ASYNC_start_job(3) for JavaScript functions, and runJob() on top of it.
 import { AsyncResource, executionAsyncId } from 'node:async_hooks';
+import * as vm from 'node:vm';
 
 import { binding } from './binding';
 import {
@@ -62,6 +63,55 @@ export interface StartResult<R> {
 // the job's own AsyncResource. Native jobs run no JavaScript and go without.
 const resources = new WeakMap<NativeAsyncJob, AsyncResource>();
 
+// Node's vm watchdogs (the `timeout` and `breakOnSigint` options of vm's run methods) call
+// TerminateExecution() when they fire, which V8 delivers to whichever thread holds the isolate
+// then. A job paused inside such a run would have its timeout land in its caller's code (the
+// main script stopped silently). So while a job runs inside one, its pauses are blocked (native
+// code's asyncjob_pause_job() returns at once) and pauseJob() throws: the watchdog can only ever
+// land in the job's own code. vm.Script's run methods (which vm.runInContext() and the others
+// call) are wrapped to know, once the first JavaScript job starts.
+const vmWatchdogDepth = new WeakMap<NativeAsyncJob, number>();
+let vmWatched = false;
+
+function hasWatchdog(options: unknown): boolean {
+  if (options === null || typeof options !== 'object') return false;
+  const { timeout, breakOnSigint } = options as { timeout?: unknown; breakOnSigint?: unknown };
+  return timeout !== undefined || breakOnSigint === true;
+}
+
+function watchVmWatchdogs(): void {
+  if (vmWatched) return;
+  vmWatched = true;
+  const targets: [object | undefined, string, number][] = [
+    [vm.Script.prototype, 'runInContext', 1],
+    [vm.Script.prototype, 'runInNewContext', 1],
+    [vm.Script.prototype, 'runInThisContext', 0],
+    // vm.SourceTextModule / SyntheticModule (--experimental-vm-modules): evaluate({ timeout }).
+    [(vm as { Module?: { prototype: object } }).Module?.prototype, 'evaluate', 0],
+  ];
+  for (const [target, name, optionsIndex] of targets) {
+    const descriptor = target === undefined ? undefined : Object.getOwnPropertyDescriptor(target, name);
+    const original = descriptor?.value;
+    if (typeof original !== 'function' || !descriptor!.configurable) continue;
+    const wrapped = {
+      [name](this: unknown, ...args: unknown[]): unknown {
+        const job = hasWatchdog(args[optionsIndex]) ? binding.getCurrentJob() : null;
+        if (job === null) return Reflect.apply(original, this, args);
+        vmWatchdogDepth.set(job, (vmWatchdogDepth.get(job) ?? 0) + 1);
+        binding.blockPause();
+        try {
+          return Reflect.apply(original, this, args);
+        } finally {
+          binding.unblockPause();
+          vmWatchdogDepth.set(job, vmWatchdogDepth.get(job)! - 1);
+        }
+      },
+    }[name];
+    Object.defineProperty(wrapped, 'length', { value: original.length });
+    Object.defineProperty(target, name, { ...descriptor, value: wrapped });
+  }
+}
+
 function validateJob(job: unknown): asserts job is AsyncJob {
   if (!(job instanceof binding.AsyncJob)) throw invalidArgType('job', 'an instance of AsyncJob', job);
 }
@@ -108,6 +158,7 @@ export function startJob<A extends unknown[], R>(
     run = func;
   } else {
     if (typeof func !== 'function') throw invalidArgType('func', 'of type function or a NativeJobFunction', func);
+    watchVmWatchdogs();
     const fresh = new AsyncResource('asyncjob.Job');
     resource = fresh;
     const target = func;
@@ -151,6 +202,14 @@ export function startJob<A extends unknown[], R>(
  */
 export function pauseJob(): boolean {
   const job = binding.getCurrentJob();
+  if (job !== null && vmWatchdogDepth.get(job)) {
+    throw asyncjobError(
+      'ERR_ASYNCJOB_PAUSE_IN_VM_TIMEOUT',
+      'pauseJob() inside a vm run with a timeout or breakOnSigint: its watchdog would fire in ' +
+        'whatever code runs while the job is paused; pause outside the vm call, or run it without ' +
+        'those options',
+    );
+  }
   if (job !== null && !binding.pausesBlocked()) {
     const resource = resources.get(job);
     if (resource !== undefined && executionAsyncId() !== resource.asyncId()) {

@@ -32,6 +32,33 @@ std::vector<int> FdList(Napi::Value value, const std::string& name) {
   return fds;
 }
 
+}  // namespace
+
+// Calls fn(recv, ...argv) without letting node-addon-api see a failure: its Error::New aborts
+// the process (FATAL ERROR Error::Error napi_define_properties) when the call failed because
+// execution is terminating. Returns true when the call returned (with *result); else
+// *exception is what it threw, or nullptr when it was terminated or JavaScript cannot run
+// (the environment is stopping).
+bool CallWithoutThrowing(napi_env env, napi_value fn, napi_value recv, size_t argc,
+                         const napi_value* argv, napi_value* exception, napi_value* result) {
+  napi_value ignored;
+  if (napi_call_function(env, recv, fn, argc, argv, result != nullptr ? result : &ignored) == napi_ok) {
+    return true;
+  }
+  *exception = nullptr;
+  // Cleared even under termination: Node-API keeps the termination's stand-in value as its last
+  // exception and would throw it, as an ordinary `null`, when the native callback returns.
+  napi_value caught = nullptr;
+  bool pending = false;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
+    napi_get_and_clear_last_exception(env, &caught);
+  }
+  if (!v8::Isolate::GetCurrent()->IsExecutionTerminating()) *exception = caught;
+  return false;
+}
+
+namespace {
+
 Napi::Array ToArray(Napi::Env env, const asyncjob_fd* fds, size_t count) {
   Napi::Array array = Napi::Array::New(env, count);
   for (size_t i = 0; i < count; i++) array.Set(static_cast<uint32_t>(i), static_cast<double>(fds[i]));
@@ -409,12 +436,17 @@ Napi::Value WaitCtx::Free(const Napi::CallbackInfo& info) {
   polls_.clear();
   Napi::Array errors = Napi::Array::New(env);
   cleanupErrors_ = errors;
+  firstCleanupErrorSet_ = false;
   asyncjob_wait_ctx_free(core);  // runs RunCleanup for each fd still set
+  const bool cutShort = cleanupErrors_ == nullptr;
   cleanupErrors_ = nullptr;
   ReleaseCallbackRecord(callbackRecord_);
   callbackRecord_ = nullptr;
   entries_.clear();
   slots_.clear();
+  // Terminated during a cleanup: the context is freed all the same, and termination goes on
+  // unwinding. (The store stays in the WeakMap until the object is collected.)
+  if (cutShort || isolate_->IsExecutionTerminating()) return env.Undefined();
   state_->weakMapDelete.Call(state_->stores.Value(), {Value()});
   if (errors.Length() > 0) throw Napi::Error(env, errors.Get(0u));
   return env.Undefined();
@@ -424,25 +456,66 @@ Napi::Value WaitCtx::GetFreed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), freed_);
 }
 
+// Runs on the core's free loop, after JavaScript ran (the cleanups before this one), so
+// termination may have been requested meanwhile (worker.terminate(), a vm timeout, cancelJob()
+// on a job paused in a cleanup): it then fires in whatever JavaScript runs next, even a builtin
+// such as Map.prototype.get. Hence raw Node-API only, every failure checked: node-addon-api's
+// error handling aborts the process when a call fails under termination.
 void WaitCtx::RunCleanup(asyncjob_wait_ctx*, const void*, asyncjob_fd fd, void* data) {
   auto* entry = static_cast<FdEntry*>(data);
   WaitCtx* self = entry->owner;
-  if (self->cleanupErrors_ == nullptr) return;  // finalizer: no JavaScript
-  Napi::Env env = self->Env();
+  // No JavaScript in the finalizer, nor once a cleanup was cut short.
+  if (self->cleanupErrors_ == nullptr) return;
+  napi_env env = self->Env();
   v8::HandleScope scope(self->isolate_);  // see CallCallback
-  // Nothing may propagate into the core, which is in the middle of freeing.
-  try {
-    Napi::Value id = Napi::Number::New(env, static_cast<double>(entry->id));
-    Napi::Array values =
-        self->state_->mapGet.Call(self->Store().Get("entries"), {id}).As<Napi::Array>();
-    values.Get(2u).As<Napi::Function>().Call(
-        {self->Value(), values.Get(0u), Napi::Number::New(env, static_cast<double>(fd)),
-         values.Get(1u)});
-  } catch (const Napi::Error& error) {
-    Napi::Array errors(env, self->cleanupErrors_);
-    if (errors.Length() == 0) errors.Set(0u, error.Value());
-  } catch (...) {
+  napi_value values = self->EntryValues(entry);
+  napi_value key = nullptr, customData = nullptr, cleanup = nullptr, fdValue = nullptr;
+  napi_value exception = nullptr;
+  if (values == nullptr || napi_get_element(env, values, 0, &key) != napi_ok ||
+      napi_get_element(env, values, 1, &customData) != napi_ok ||
+      napi_get_element(env, values, 2, &cleanup) != napi_ok ||
+      napi_create_double(env, static_cast<double>(fd), &fdValue) != napi_ok) {
+    exception = nullptr;  // JavaScript cannot run any more
+  } else {
+    napi_value undefined;
+    napi_get_undefined(env, &undefined);
+    const napi_value argv[] = {self->Value(), key, fdValue, customData};
+    if (CallWithoutThrowing(env, cleanup, undefined, 4, argv, &exception)) return;
   }
+  // A cleanup threw: the others still run, and free() rethrows the first exception. Cut short
+  // by termination, or unable to run JavaScript at all: the cleanups left are skipped.
+  if (exception != nullptr && !self->isolate_->IsExecutionTerminating() &&
+      (self->firstCleanupErrorSet_ ||
+       napi_set_element(env, self->cleanupErrors_, 0, exception) == napi_ok)) {
+    self->firstCleanupErrorSet_ = true;
+    return;
+  }
+  self->cleanupErrors_ = nullptr;
+}
+
+napi_value WaitCtx::StoreRaw() const {
+  napi_env env = Env();
+  napi_value weakMapGet, stores, store;
+  const napi_value self = Value();
+  if (napi_get_reference_value(env, state_->weakMapGet, &weakMapGet) != napi_ok ||
+      napi_get_reference_value(env, state_->stores, &stores) != napi_ok ||
+      napi_call_function(env, stores, weakMapGet, 1, &self, &store) != napi_ok) {
+    return nullptr;
+  }
+  return store;
+}
+
+napi_value WaitCtx::EntryValues(const FdEntry* entry) const {
+  napi_env env = Env();
+  napi_value store = StoreRaw();
+  napi_value entries, mapGet, id, values;
+  if (store == nullptr || napi_get_named_property(env, store, "entries", &entries) != napi_ok ||
+      napi_get_reference_value(env, state_->mapGet, &mapGet) != napi_ok ||
+      napi_create_double(env, static_cast<double>(entry->id), &id) != napi_ok ||
+      napi_call_function(env, entries, mapGet, 1, &id, &values) != napi_ok) {
+    return nullptr;
+  }
+  return values;
 }
 
 int WaitCtx::RunCallback(void* arg) {
@@ -484,21 +557,33 @@ int WaitCtx::CallCallback(bool fromLoop) {
   // checks the count around every native call, and the callback may resume a job whose
   // pauseJob() call was entered at another depth.
   v8::HandleScope scope(isolate_);
-  try {
-    Napi::Object store = Store();
-    Napi::Value callback = store.Get("callback");
-    if (!callback.IsFunction()) return 0;
-    return callback.As<Napi::Function>().Call({store.Get("arg")}).ToBoolean().Value() ? 1 : 0;
-  } catch (const Napi::Error& error) {
-    if (fromLoop) {
-      napi_fatal_exception(env, error.Value());
-    } else {
-      error.ThrowAsJavaScriptException();
-    }
-    return 0;
-  } catch (...) {
+  // Raw Node-API, every failure checked: this runs when an engine calls, which may be just as
+  // termination arrives (see RunCleanup).
+  napi_value store = StoreRaw();
+  napi_value callback = nullptr, arg = nullptr, undefined = nullptr, result = nullptr;
+  napi_valuetype type = napi_undefined;
+  if (store == nullptr || napi_get_named_property(env, store, "callback", &callback) != napi_ok ||
+      napi_typeof(env, callback, &type) != napi_ok || type != napi_function ||
+      napi_get_named_property(env, store, "arg", &arg) != napi_ok ||
+      napi_get_undefined(env, &undefined) != napi_ok) {
     return 0;
   }
+  napi_value exception = nullptr;
+  if (CallWithoutThrowing(env, callback, undefined, 1, &arg, &exception, &result)) {
+    bool truthy = false;
+    napi_value asBoolean;
+    return napi_coerce_to_bool(env, result, &asBoolean) == napi_ok &&
+                   napi_get_value_bool(env, asBoolean, &truthy) == napi_ok && truthy
+               ? 1
+               : 0;
+  }
+  if (exception == nullptr) return 0;  // terminated: it unwinds on its own
+  if (fromLoop) {
+    napi_fatal_exception(env, exception);
+  } else {
+    napi_throw(env, exception);
+  }
+  return 0;
 }
 
 }  // namespace asyncjob::addon

@@ -41,6 +41,14 @@ namespace asyncjob::addon {
 
 class FdPoll;
 
+// Calls fn(recv, ...argv) with raw Node-API, safe while execution is terminating (where
+// node-addon-api's error handling aborts the process). True when it returned (*result, if
+// given); else *exception is what it threw, or nullptr when it was terminated or JavaScript
+// cannot run (the environment is stopping).
+bool CallWithoutThrowing(napi_env env, napi_value fn, napi_value recv, size_t argc,
+                         const napi_value* argv, napi_value* exception,
+                         napi_value* result = nullptr);
+
 class WaitCtx : public Napi::ObjectWrap<WaitCtx> {
  public:
   static Napi::Function Define(Napi::Env env);
@@ -81,6 +89,10 @@ class WaitCtx : public Napi::ObjectWrap<WaitCtx> {
   KeySlot* FindSlot(Napi::Object store, Napi::Value key) const;
   FdEntry* FindEntry(void* customData) const;
   void DropEntry(Napi::Object store, Napi::Value key, FdEntry* entry);
+  // The [key, customData, cleanup] array of an entry through raw Node-API, or nullptr when a
+  // call fails (termination arrived): safe in the cleanup loop (see RunCleanup).
+  napi_value EntryValues(const FdEntry* entry) const;
+  napi_value StoreRaw() const;  // Store() through raw Node-API; nullptr when a call fails
 
   // Core trampolines, and the JS-thread end of the callback queue.
   static void RunCleanup(asyncjob_wait_ctx* ctx, const void* key, asyncjob_fd fd, void* data);
@@ -100,6 +112,7 @@ class WaitCtx : public Napi::ObjectWrap<WaitCtx> {
   // While free() runs cleanups: the array the first exception goes to (a handle of free()'s
   // scope). nullptr otherwise, including in the finalizer, where cleanups must not run.
   napi_value cleanupErrors_ = nullptr;
+  bool firstCleanupErrorSet_ = false;
   uint64_t nextId_ = 1;
   std::unordered_map<uint64_t, std::unique_ptr<KeySlot>> slots_;
   std::unordered_map<const FdEntry*, std::unique_ptr<FdEntry>> entries_;

@@ -242,6 +242,19 @@ napi_value SleepMs(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// callWaitCtxCallback() -> what the current job's WaitCtx callback returns, called from native
+// code right now, as an engine that completes at once would.
+napi_value CallWaitCtxCallback(napi_env env, napi_callback_info) {
+  asyncjob_job* job = asyncjob_get_current_job();
+  asyncjob_wait_ctx* ctx = job == nullptr ? nullptr : asyncjob_get_wait_ctx(job);
+  asyncjob_callback_fn callback = nullptr;
+  void* arg = nullptr;
+  if (ctx == nullptr || !asyncjob_wait_ctx_get_callback(ctx, &callback, &arg) || callback == nullptr) {
+    return Throw(env, "callWaitCtxCallback(): no job, WaitCtx or callback");
+  }
+  return Int(env, callback(arg));
+}
+
 // For the benchmark's breakdown: the floor of a JS -> N-API call that does nothing.
 napi_value Noop(napi_env env, napi_callback_info) { return nullptr; }
 
@@ -323,6 +336,7 @@ NAPI_MODULE_INIT() {
       {"fiberBackend", nullptr, FiberBackend, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"noop", nullptr, Noop, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"sleepMs", nullptr, SleepMs, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
+      {"callWaitCtxCallback", nullptr, CallWaitCtxCallback, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"cRoundTrips", nullptr, CRoundTrips, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"initFrom", nullptr, InitFrom, nullptr, nullptr, nullptr, napi_enumerable, nullptr},
       {"wrongTagObject", nullptr, WrongTagObject, nullptr, nullptr, nullptr, napi_enumerable, nullptr},

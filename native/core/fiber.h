@@ -1,7 +1,9 @@
 // Fiber: one execution context with its own stack, and a switch between two of them.
 //
 // Contract
-// - A Fiber is created and switched on one OS thread and never migrates to another.
+// - A fiber runs on one OS thread at a time. One made by create() may be switched to from any
+//   OS thread once the thread it last ran on has left it (job.cc runs a pooled fiber on whichever
+//   thread starts its next job); a thread's own fiber runs only on that thread.
 // - createFromCurrentThread() wraps the calling thread's own stack so that other fibers can
 //   switch back to it; call it once per thread before creating or switching to other fibers and
 //   destroy it last, after every fiber the thread created (on Windows this converts the thread
@@ -15,12 +17,17 @@
 //   Callers can make it their tail call, so that the resumed side returns straight to their
 //   caller: every return between two switches costs a misprediction.
 //
+// - Under AddressSanitizer or ThreadSanitizer (POSIX), every switch tells the sanitizer that
+//   the stack changes; a production build has none of that code.
+//
 // One implementation per platform (fiber_posix.cc, fiber_windows.cc), chosen at compile time.
 // Nothing else in the core knows which one it runs on.
 #ifndef ASYNCJOB_CORE_FIBER_H
 #define ASYNCJOB_CORE_FIBER_H
 
 #include <cstddef>
+
+#include "sanitizers.h"
 
 namespace asyncjob {
 
@@ -72,7 +79,8 @@ class Fiber {
   int switchToSlow(Fiber* to, int value);
 };
 
-#if ASYNCJOB_FIBER_INLINE_SWITCH
+// Under a sanitizer the switch goes out of line, to where the sanitizer is told about it.
+#if ASYNCJOB_FIBER_INLINE_SWITCH && !ASYNCJOB_ASAN && !ASYNCJOB_TSAN
 inline int Fiber::switchTo(Fiber* to, int value) {
   return asmSwitch_ ? asyncjob_fiber_switch(&sp_, to->sp_, value) : switchToSlow(to, value);
 }

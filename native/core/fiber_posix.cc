@@ -6,6 +6,10 @@
 // then on every switch saves and loads only the callee-saved registers and the stack pointer.
 // The register-only switch would desynchronise a CET shadow stack, so when one is active (or
 // ASYNCJOB_FIBER=ucontext is set) every switch goes through swapcontext instead.
+//
+// AddressSanitizer and ThreadSanitizer cannot see a switch: ASan would keep checking against the
+// stack it last knew, TSan would keep one call stack and one clock for every fiber on a thread.
+// In their builds each switch tells them (see SwitchNotes); in production that code is absent.
 #if !defined(_WIN32)
 
 #if defined(__APPLE__) && !defined(_XOPEN_SOURCE)
@@ -24,6 +28,16 @@
 #if ASYNCJOB_HAVE_UCONTEXT  // fiber.h decides
 #include <ucontext.h>
 #endif
+
+#if ASYNCJOB_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if ASYNCJOB_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+#define ASYNCJOB_SANITIZED_SWITCH (ASYNCJOB_ASAN || ASYNCJOB_TSAN)
 
 #define ASYNCJOB_HAVE_ASM_SWITCH ASYNCJOB_FIBER_INLINE_SWITCH  // fiber.h decides
 
@@ -119,6 +133,46 @@ bool Fiber::asmSwitch_ = activeSwitch() == Switch::Asm;
 
 namespace {
 
+#if ASYNCJOB_SANITIZED_SWITCH
+// What the sanitizers know of one stack, and the protocol that keeps them in step: leave(from,
+// to) runs just before a switch, arrive(self) first thing on the other side. ASan learns a
+// thread's own stack bounds there (it reports the bounds of the stack just left), which is
+// always before anything switches back to that stack. TSan keeps a fiber (a call stack and a
+// clock) per stack; a switch orders everything before it on one stack before everything after
+// it on the other, also when a pooled fiber goes on on another OS thread.
+struct SwitchNotes {
+  SwitchNotes* cameFrom = nullptr;  // whoever switched here last
+#if ASYNCJOB_ASAN
+  const void* stackBottom = nullptr;
+  size_t stackSize = 0;
+  void* fakeStack = nullptr;  // the stack's fake frames (detect_stack_use_after_return) while away
+#endif
+#if ASYNCJOB_TSAN
+  void* tsanFiber = nullptr;
+#endif
+};
+
+void leave(SwitchNotes* from, SwitchNotes* to) {
+  to->cameFrom = from;
+#if ASYNCJOB_ASAN
+  __sanitizer_start_switch_fiber(&from->fakeStack, to->stackBottom, to->stackSize);
+#endif
+#if ASYNCJOB_TSAN
+  // Last: from here to the switch, TSan charges every access to `to`.
+  __tsan_switch_to_fiber(to->tsanFiber, 0);
+#endif
+}
+
+void arrive(SwitchNotes* self) {
+#if ASYNCJOB_ASAN
+  SwitchNotes* from = self->cameFrom;
+  __sanitizer_finish_switch_fiber(self->fakeStack, &from->stackBottom, &from->stackSize);
+#else
+  (void)self;
+#endif
+}
+#endif  // ASYNCJOB_SANITIZED_SWITCH
+
 struct PosixFiber final : Fiber {
   ucontext_t context;    // every switch with Switch::Ucontext; only the first entry with Asm
   int handedOver = 0;    // Switch::Ucontext: the value the last switch to this fiber passed
@@ -126,10 +180,21 @@ struct PosixFiber final : Fiber {
   Stack stack;           // empty for a thread's own fiber
   Fiber::Entry entry = nullptr;
   void* arg = nullptr;
+#if ASYNCJOB_SANITIZED_SWITCH
+  SwitchNotes notes;
+#endif
 
 #if ASYNCJOB_HAVE_ASM_SWITCH
   // Returns to create(), leaving this fiber where the first switch to it will resume it.
-  void park() { asyncjob_fiber_switch(&sp_, creatorSp, 0); }
+  void park() {
+#if ASYNCJOB_SANITIZED_SWITCH
+    leave(&notes, notes.cameFrom);  // create() came here
+    asyncjob_fiber_switch(&sp_, creatorSp, 0);
+    arrive(&notes);
+#else
+    asyncjob_fiber_switch(&sp_, creatorSp, 0);
+#endif
+  }
 #endif
 };
 
@@ -137,6 +202,9 @@ struct PosixFiber final : Fiber {
 void fiberStart(unsigned int high, unsigned int low) {
   auto* self = reinterpret_cast<PosixFiber*>(
       static_cast<uintptr_t>((static_cast<uint64_t>(high) << 32) | static_cast<uint64_t>(low)));
+#if ASYNCJOB_SANITIZED_SWITCH
+  arrive(&self->notes);
+#endif
 #if ASYNCJOB_HAVE_ASM_SWITCH
   if (activeSwitch() == Switch::Asm) self->park();
 #endif
@@ -155,7 +223,19 @@ void enterThroughContext(void* fiber) {
 
 Fiber* Fiber::createFromCurrentThread() {
   if (activeSwitch() == Switch::None) return nullptr;
-  return new (std::nothrow) PosixFiber;
+  auto* fiber = new (std::nothrow) PosixFiber;
+#if ASYNCJOB_SANITIZED_SWITCH
+  if (fiber == nullptr) return nullptr;
+#if ASYNCJOB_ASAN
+  // ASan's swapcontext interceptor clears the shadow memory of the target's uc_stack, which
+  // nothing sets for a thread's own context.
+  fiber->context.uc_stack = stack_t{};
+#endif
+#if ASYNCJOB_TSAN
+  fiber->notes.tsanFiber = __tsan_get_current_fiber();
+#endif
+#endif
+  return fiber;
 }
 
 Fiber* Fiber::create(size_t stackSize, Entry entry, void* arg) {
@@ -169,6 +249,13 @@ Fiber* Fiber::create(size_t stackSize, Entry entry, void* arg) {
   }
   fiber->entry = entry;
   fiber->arg = arg;
+#if ASYNCJOB_ASAN
+  fiber->notes.stackBottom = fiber->stack.base;
+  fiber->notes.stackSize = fiber->stack.size;
+#endif
+#if ASYNCJOB_TSAN
+  fiber->notes.tsanFiber = __tsan_create_fiber(0);
+#endif
   fiber->context.uc_stack.ss_sp = fiber->stack.base;
   fiber->context.uc_stack.ss_size = fiber->stack.size;
   fiber->context.uc_link = nullptr;
@@ -178,7 +265,18 @@ Fiber* Fiber::create(size_t stackSize, Entry entry, void* arg) {
 #if ASYNCJOB_HAVE_ASM_SWITCH
   if (activeSwitch() == Switch::Asm) {
     // Run the fiber up to its parking switch, so that it is resumed like any other.
+#if ASYNCJOB_SANITIZED_SWITCH
+    // Whatever runs this create() is a stack the sanitizers must be able to come back to.
+    SwitchNotes creator;
+#if ASYNCJOB_TSAN
+    creator.tsanFiber = __tsan_get_current_fiber();
+#endif
+    leave(&creator, &fiber->notes);
     asyncjob_fiber_save_and_call(&fiber->creatorSp, enterThroughContext, fiber);
+    arrive(&creator);
+#else
+    asyncjob_fiber_save_and_call(&fiber->creatorSp, enterThroughContext, fiber);
+#endif
   }
 #endif
   return fiber;
@@ -187,16 +285,44 @@ Fiber* Fiber::create(size_t stackSize, Entry entry, void* arg) {
 void Fiber::destroy(Fiber* fiber) {
   if (fiber == nullptr) return;
   auto* self = static_cast<PosixFiber*>(fiber);
+  if (self->stack.base != nullptr) {  // not a thread's own fiber
+#if ASYNCJOB_ASAN
+    // Frames never returned from leave their redzones poisoned; the memory may become another
+    // stack, or anything.
+    ASAN_UNPOISON_MEMORY_REGION(self->stack.base, self->stack.size);
+#endif
+#if ASYNCJOB_TSAN
+    __tsan_destroy_fiber(self->notes.tsanFiber);
+#endif
+  }
   stackFree(&self->stack);
   delete self;
 }
 
+// In production, the ucontext switch only. Under a sanitizer, every switch.
 int Fiber::switchToSlow(Fiber* to, int value) {
   auto* self = static_cast<PosixFiber*>(this);
   auto* next = static_cast<PosixFiber*>(to);
+#if ASYNCJOB_SANITIZED_SWITCH
+  int received;
+  next->handedOver = value;
+  leave(&self->notes, &next->notes);
+#if ASYNCJOB_HAVE_ASM_SWITCH
+  if (asmSwitch_) {
+    received = asyncjob_fiber_switch(&sp_, next->sp_, value);
+  } else
+#endif
+  {
+    if (swapcontext(&self->context, &next->context) != 0) std::abort();
+    received = self->handedOver;
+  }
+  arrive(&self->notes);
+  return received;
+#else
   next->handedOver = value;
   if (swapcontext(&self->context, &next->context) != 0) std::abort();
   return self->handedOver;
+#endif
 }
 
 #else  // !ASYNCJOB_HAVE_UCONTEXT

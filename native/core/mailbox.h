@@ -3,6 +3,9 @@
 // Contract: one waiter (the thread that owns the mailbox) and, at any moment, at most one
 // message in flight: control passes strictly, so whoever posts has just given control away and
 // waits on its own mailbox next. post() may be called from any thread; take() only by the owner.
+// The owner may free the mailbox as soon as take() returns (a host thread handed kQuit ends, a
+// thread handed control back may exit): post() touches the mailbox after handing the message
+// over only to unlock a mutex, which POSIX lets the next holder destroy at once.
 //
 // take() spins briefly before it sleeps, because a hand-off answered within microseconds is
 // the common case and an OS wake-up costs more than that. How long it spins adapts to how long
@@ -35,11 +38,13 @@ class Mailbox {
  public:
   void post(const Message& message) {
     message_ = message;
-    full_.store(true, std::memory_order_seq_cst);
-    if (sleeping_.load(std::memory_order_seq_cst)) {
-      std::lock_guard<std::mutex> lock(mutex_);
-      wake_.notify_one();
-    }
+    State expected = State::Empty;
+    if (state_.compare_exchange_strong(expected, State::Full, std::memory_order_acq_rel)) return;
+    // The owner sleeps: hand over under its lock, so that it cannot wake (spuriously or not),
+    // see the message and free the mailbox while we still notify.
+    std::lock_guard<std::mutex> lock(mutex_);
+    state_.store(State::Full, std::memory_order_release);
+    wake_.notify_one();
   }
 
   Message take() {
@@ -47,7 +52,7 @@ class Mailbox {
     const Clock::time_point start = Clock::now();
     const Clock::time_point spinUntil = start + spin_;
     for (unsigned i = 1;; i++) {
-      if (full_.load(std::memory_order_acquire)) {
+      if (state_.load(std::memory_order_acquire) == State::Full) {
         spin_ = std::min(spin_ * 2, kMaxSpin);
         return receive();
       }
@@ -62,9 +67,10 @@ class Mailbox {
     }
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      sleeping_.store(true, std::memory_order_seq_cst);
-      while (!full_.load(std::memory_order_seq_cst)) wake_.wait(lock);
-      sleeping_.store(false, std::memory_order_relaxed);
+      State expected = State::Empty;
+      if (state_.compare_exchange_strong(expected, State::Sleeping, std::memory_order_acq_rel)) {
+        while (state_.load(std::memory_order_acquire) != State::Full) wake_.wait(lock);
+      }  // else the message came in between
     }
     // An answer that came soon after we gave up was worth spinning for; a late one was not.
     const auto waited = Clock::now() - start;
@@ -79,15 +85,18 @@ class Mailbox {
   static constexpr Duration kMaxSpin{200'000};
   static constexpr unsigned kCheckEvery = 64;  // pauses between yields and clock reads
 
+  // Full is set only by post(); Sleeping only by the owner, under the mutex, when it found the
+  // mailbox empty: post() and the owner going to sleep agree through one compare-and-swap.
+  enum class State { Empty, Full, Sleeping };
+
   Message receive() {
-    Message message = message_;  // written before the store of full_ that we observed
-    full_.store(false, std::memory_order_relaxed);
+    Message message = message_;  // written before the store of Full that we observed
+    state_.store(State::Empty, std::memory_order_relaxed);
     return message;
   }
 
   Message message_{};
-  std::atomic<bool> full_{false};
-  std::atomic<bool> sleeping_{false};
+  std::atomic<State> state_{State::Empty};
   Duration spin_{20'000};  // how long take() spins before it sleeps; the owner's only
   std::mutex mutex_;
   std::condition_variable wake_;

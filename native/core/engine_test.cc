@@ -1,11 +1,13 @@
 // Host-thread jobs, mixed with fiber jobs, through the embedder API (engine.h).
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 #include <vector>
 
 #include "asyncjob.h"
 #include "engine.h"
+#include "test_hooks.h"
 #include "testing.h"
 
 using asyncjob::JobKind;
@@ -333,4 +335,145 @@ TEST(pauses_blocked_is_seen_inside_the_job) {
   int ret = 0;
   REQUIRE(asyncjob_start_job(&job, nullptr, &ret, fn, nullptr, 0) == ASYNCJOB_FINISH, "runs");
   EXPECT(!before && during && !after, "before %d during %d after %d", before, during, after);
+}
+
+// A fiber job's stack must not be reused or freed until every OS thread has left it. A fiber job
+// resumed from a host-thread job runs on its own OS thread and hands control back across
+// threads when it finishes or pauses; the receiving side may at once start a new job on the
+// same pooled fiber, or free it. The hook holds the sending thread right after its post until
+// the receiver has done that: were the post made while still on the job's stack, the two
+// threads would share the stack (the reuse case) or the sender would return into unmapped
+// memory (the free case). Each case runs in a child process, so that a crash is a failure.
+namespace {
+
+// Set by the job just before it hands control across; the next post is the one to hold.
+std::atomic<bool> g_holdNextPost{false};
+// Set by the host-thread job once it has reused or freed the stack.
+std::atomic<bool> g_stackTaken{false};
+
+void holdUntilStackTaken() {
+  if (!g_holdNextPost.exchange(false)) return;
+  for (int waited = 0; waited < 2000 && !g_stackTaken.load(); waited++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
+struct Reuse {
+  asyncjob_job* fiber = nullptr;
+  asyncjob_job* first = nullptr;  // the job each function saw itself run as
+  asyncjob_job* second = nullptr;
+  int firstStatus = -1;
+  int firstRet = 0;
+  int secondStatus = -1;
+  int secondRet = 0;
+  std::thread::id hostThread;
+  std::thread::id secondRanOn;
+};
+Reuse g_reuse;
+
+int firstFiberJob(void*) {
+  g_reuse.first = asyncjob_get_current_job();
+  asyncjob_pause_job();  // to this thread; next resumed by the host-thread job
+  g_holdNextPost = true;
+  return 1;  // finishes to the host-thread job, across threads
+}
+
+int secondFiberJob(void*) {
+  g_reuse.second = asyncjob_get_current_job();
+  g_reuse.secondRanOn = std::this_thread::get_id();
+  return 2;
+}
+
+int hostResumesThenStartsAnother(void*) {
+  g_reuse.hostThread = std::this_thread::get_id();
+  g_reuse.firstStatus = resume(&g_reuse.fiber, &g_reuse.firstRet);
+  asyncjob_job* second = nullptr;
+  g_reuse.secondStatus = asyncjob_start_job(&second, nullptr, &g_reuse.secondRet, secondFiberJob,
+                                            nullptr, 0);
+  g_stackTaken = true;
+  return 0;
+}
+
+}  // namespace
+
+CHILD(finished_fiber_reused_across_threads) {
+  asyncjob::testing::afterCrossThreadPost.store(holdUntilStackTaken);
+  int ret = 0;
+  if (asyncjob_start_job(&g_reuse.fiber, nullptr, &ret, firstFiberJob, nullptr, 0) !=
+      ASYNCJOB_PAUSE) {
+    return 2;
+  }
+  asyncjob_job* host = nullptr;
+  EXPECT(startHost(&host, &ret, hostResumesThenStartsAnother) == ASYNCJOB_FINISH, "host job ends");
+  EXPECT(g_reuse.firstStatus == ASYNCJOB_FINISH && g_reuse.firstRet == 1,
+         "the first job finished to the host-thread job: status %d ret %d", g_reuse.firstStatus,
+         g_reuse.firstRet);
+  EXPECT(g_reuse.second == g_reuse.first, "the second job got the first one's fiber from the pool");
+  EXPECT(g_reuse.secondStatus == ASYNCJOB_FINISH && g_reuse.secondRet == 2,
+         "the second job ran its own function: status %d ret %d", g_reuse.secondStatus,
+         g_reuse.secondRet);
+  EXPECT(g_reuse.secondRanOn == g_reuse.hostThread, "on the host thread");
+  asyncjob::testing::afterCrossThreadPost.store(nullptr);
+  return asyncjob::testing::failureCount() == 0 ? 0 : 1;
+}
+
+TEST(a_finished_fiber_is_reused_by_another_thread_only_after_its_thread_left_it) {
+  int code = -1;
+  int sig = 0;
+  REQUIRE(asyncjob::testing::runChild("finished_fiber_reused_across_threads", &code, &sig),
+          "child ran");
+  EXPECT(sig == 0 && code == 0, "child exit %d signal %d", code, sig);
+}
+
+namespace {
+
+struct Discard {
+  asyncjob_job* fiber = nullptr;
+  int status = -1;
+  bool discarded = false;
+  bool ranAfterDiscard = false;
+};
+Discard g_discard;
+
+int pausesTwice(void*) {
+  asyncjob_pause_job();  // to this thread; next resumed by the host-thread job
+  g_holdNextPost = true;
+  asyncjob_pause_job();  // to the host-thread job, across threads: discarded there
+  g_discard.ranAfterDiscard = true;
+  return 1;
+}
+
+int hostResumesThenDiscards(void*) {
+  int ret = 0;
+  g_discard.status = resume(&g_discard.fiber, &ret);
+  g_discard.discarded = asyncjob::discardJob(g_discard.fiber);
+  g_stackTaken = true;
+  return 0;
+}
+
+}  // namespace
+
+CHILD(paused_fiber_discarded_across_threads) {
+  asyncjob::testing::afterCrossThreadPost.store(holdUntilStackTaken);
+  int ret = 0;
+  if (asyncjob_start_job(&g_discard.fiber, nullptr, &ret, pausesTwice, nullptr, 0) !=
+      ASYNCJOB_PAUSE) {
+    return 2;
+  }
+  asyncjob_job* host = nullptr;
+  EXPECT(startHost(&host, &ret, hostResumesThenDiscards) == ASYNCJOB_FINISH, "host job ends");
+  EXPECT(g_discard.status == ASYNCJOB_PAUSE, "the job paused to the host-thread job: %d",
+         g_discard.status);
+  EXPECT(g_discard.discarded && !g_discard.ranAfterDiscard, "and was discarded there");
+  EXPECT(asyncjob_jobs_in_use() == 0, "nothing left in use: %zu", asyncjob_jobs_in_use());
+  asyncjob::testing::afterCrossThreadPost.store(nullptr);
+  return asyncjob::testing::failureCount() == 0 ? 0 : 1;
+}
+
+TEST(a_paused_fiber_is_freed_by_another_thread_only_after_its_thread_left_it) {
+  int code = -1;
+  int sig = 0;
+  REQUIRE(asyncjob::testing::runChild("paused_fiber_discarded_across_threads", &code, &sig),
+          "child ran");
+  EXPECT(sig == 0 && code == 0, "child exit %d signal %d", code, sig);
 }

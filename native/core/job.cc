@@ -31,7 +31,10 @@
 #include "fiber.h"
 #include "host_thread.h"
 #include "mailbox.h"
+#include "test_hooks.h"
 #include "wait_ctx.h"
+
+std::atomic<void (*)()> asyncjob::testing::afterCrossThreadPost{nullptr};
 
 namespace {
 
@@ -147,6 +150,9 @@ void dispatcherMain(void* arg) {
       const Message out = os->outgoing;
       os->outgoing.target = nullptr;
       out.target->home->mailbox.post(out);
+      if (auto hook = asyncjob::testing::afterCrossThreadPost.load(std::memory_order_acquire)) {
+        hook();
+      }
     }
     const Message message = os->mailbox.take();
     if (os->handOff != nullptr) os->handOff->reacquire();

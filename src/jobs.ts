@@ -266,7 +266,9 @@ export function unblockPause(): void {
   binding.unblockPause();
 }
 
-const MAX_POOL_SIZE = 2 ** 31 - 1;
+// The documented bounds (docs/api.md); native/addon/js_jobs.cc checks them again.
+const MAX_MAX_SIZE = 1e9;
+const MAX_INIT_SIZE = 1e6;
 
 /**
  * Sets up this thread's pool: at most `maxSize` jobs at once (0: no limit), `initSize` of them
@@ -275,14 +277,14 @@ const MAX_POOL_SIZE = 2 ** 31 - 1;
  * with no limit.
  *
  * Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for a non-number and `RangeError`
- * (`ERR_OUT_OF_RANGE`) for a negative or non-integer size, or `initSize > maxSize` when
- * `maxSize > 0`.
+ * (`ERR_OUT_OF_RANGE`) for a negative or non-integer size, a `maxSize` above 10^9, an
+ * `initSize` above 10^6, or `initSize > maxSize` when `maxSize > 0`.
  * @example
  * initThread(16, 2); // up to 16 jobs, 2 host threads ready now
  */
 export function initThread(maxSize: number, initSize: number): boolean {
-  validateInteger(maxSize, 'maxSize', 0, MAX_POOL_SIZE);
-  validateInteger(initSize, 'initSize', 0, MAX_POOL_SIZE);
+  validateInteger(maxSize, 'maxSize', 0, MAX_MAX_SIZE);
+  validateInteger(initSize, 'initSize', 0, MAX_INIT_SIZE);
   if (maxSize > 0 && initSize > maxSize) throw outOfRange('initSize', `<= maxSize (${maxSize})`, initSize);
   return binding.initThread(maxSize, initSize);
 }

@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import * as path from 'node:path';
 import {
   ASYNC_FINISH,
   ASYNC_NO_JOBS,
@@ -224,6 +225,20 @@ describe('initThread / cleanupThread', () => {
     expectCode(() => initThread(-1, 0), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => initThread(1.5, 0), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => initThread(2, 3), 'ERR_OUT_OF_RANGE', RangeError);
+  });
+
+  it('refuses sizes beyond 10^9 (maxSize) and 10^6 (initSize) with RangeError, as documented', () => {
+    expectCode(() => initThread(1e9 + 1, 0), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => initThread(2e9, 0), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => initThread(0, 1e6 + 1), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => initThread(0, 2e6), 'ERR_OUT_OF_RANGE', RangeError);
+    expect(initThread(1e9, 0)).to.equal(true);
+    // The binding checks them again, for callers that bypass src/.
+    const binding = require('node-gyp-build')(path.resolve(__dirname, '..', '..')) as {
+      initThread(maxSize: number, initSize: number): boolean;
+    };
+    expectCode(() => binding.initThread(2e9, 0), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => binding.initThread(0, 2e6), 'ERR_OUT_OF_RANGE', RangeError);
   });
 
   it('bounds the pool: ASYNC_NO_JOBS when full, the slot comes back when a job ends', () => {

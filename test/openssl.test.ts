@@ -206,6 +206,8 @@ describe('asyncjob/openssl: jobs', () => {
     expect(job.value).to.equal(null);
     expectCode(() => ASYNC_init_thread('1' as unknown as number, 0), 'ERR_INVALID_ARG_TYPE', TypeError);
     expectCode(() => ASYNC_init_thread(-1, 0), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => ASYNC_init_thread(2e9, 0), 'ERR_OUT_OF_RANGE', RangeError);
+    expectCode(() => ASYNC_init_thread(0, 2e6), 'ERR_OUT_OF_RANGE', RangeError);
     expectCode(() => ASYNC_get_wait_ctx({} as ASYNC_JOB), 'ERR_INVALID_ARG_TYPE', TypeError);
 
     const notCtx = {} as ASYNC_WAIT_CTX;

@@ -551,9 +551,9 @@ Napi::Value UnblockPause(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value InitThread(const Napi::CallbackInfo& info) {
-  constexpr int64_t kMax = INT32_MAX;  // src/ validates the same bounds first
-  const int64_t maxSize = IntegerArg(info[0], "maxSize", 0, kMax);
-  const int64_t initSize = IntegerArg(info[1], "initSize", 0, kMax);
+  // The bounds docs/api.md promises; src/ validates the same ones first.
+  const int64_t maxSize = IntegerArg(info[0], "maxSize", 0, 1000000000);
+  const int64_t initSize = IntegerArg(info[1], "initSize", 0, 1000000);
   return Napi::Boolean::New(info.Env(), asyncjob::initThread(asyncjob::JobKind::HostThread,
                                                              static_cast<size_t>(maxSize),
                                                              static_cast<size_t>(initSize)) == 1);

@@ -485,7 +485,7 @@ describe('native jobs from JavaScript (a client addon built with asyncjob_client
       expect(r).to.deep.include({ status: ASYNC_FINISH, ret: 2 });
     });
 
-    it("the pool never destroys a host thread that a paused native job calls home", () => {
+    it("an idle host thread that a paused native job calls home is kept, and not counted against maxSize", () => {
       expect(initThread(2, 0)).to.equal(true);
       let inner: AsyncJob | null = null;
       // A native job started inside a JS job lives on that JS job's host thread ...
@@ -495,13 +495,25 @@ describe('native jobs from JavaScript (a client addon built with asyncjob_client
         return s.status;
       });
       expect(outer).to.deep.include({ status: ASYNC_FINISH, ret: ASYNC_PAUSE });
-      // ... so when the pool is full, that idle host thread may not make room for another job,
+      expect(client.jobsInUse()).to.equal(1);
+      // ... so that idle host thread cannot make room, yet maxSize counts jobs in use: 1 of 2.
       const other = startJob(null, null, client.pauser(1));
-      expect(other.status).to.equal(ASYNC_NO_JOBS);
-      // ... and the paused native job still resumes there.
+      expect(other.status, 'a second job fits a pool of 2 with 1 in use').to.equal(ASYNC_PAUSE);
+      expect(client.jobsInUse()).to.equal(2);
+      expect(startJob(null, null, client.pauser(1)).status, 'a third does not').to.equal(ASYNC_NO_JOBS);
+      expect(startJob(null, null, () => 1).status, 'nor a JS job').to.equal(ASYNC_NO_JOBS);
+      // The paused native job still resumes on its host thread.
       let s = startJob(inner, null, null);
       while (s.status === ASYNC_PAUSE) s = startJob(s.job, null, null);
       expect(s).to.deep.include({ status: ASYNC_FINISH, ret: 2 });
+      expect(startJob(other.job, null, null)).to.deep.include({ status: ASYNC_FINISH, ret: 1 });
+      expect(client.jobsInUse()).to.equal(0);
+      // Both slots are free again, whichever kind comes.
+      const a = startJob(null, null, () => pauseJob());
+      const b = startJob(null, null, client.pauser(1));
+      expect([a.status, b.status]).to.deep.equal([ASYNC_PAUSE, ASYNC_PAUSE]);
+      expect(startJob(a.job, null, null).status).to.equal(ASYNC_FINISH);
+      expect(startJob(b.job, null, null).status).to.equal(ASYNC_FINISH);
     });
   });
 });

@@ -448,6 +448,24 @@ int hostResumesThenDiscards(void*) {
   g_discard.status = resume(&g_discard.fiber, &ret);
   g_discard.discarded = asyncjob::discardJob(g_discard.fiber);
   g_stackTaken = true;
+namespace {
+
+struct HomedFiber {
+  asyncjob_job* job = nullptr;
+  int status = -1;
+};
+HomedFiber g_homed;
+
+int pauseOnceReturn1(void*) {
+  asyncjob_pause_job();
+  return 1;
+}
+
+// Starts a fiber job on this host thread and finishes, leaving it paused: this host thread,
+// idle from then on, is its home.
+int hostLeavingAFiberPaused(void*) {
+  int r = 0;
+  g_homed.status = asyncjob_start_job(&g_homed.job, nullptr, &r, pauseOnceReturn1, nullptr, 0);
   return 0;
 }
 
@@ -476,4 +494,38 @@ TEST(a_paused_fiber_is_freed_by_another_thread_only_after_its_thread_left_it) {
   REQUIRE(asyncjob::testing::runChild("paused_fiber_discarded_across_threads", &code, &sig),
           "child ran");
   EXPECT(sig == 0 && code == 0, "child exit %d signal %d", code, sig);
+TEST(max_size_counts_jobs_in_use_not_an_idle_host_thread_kept_as_a_fibers_home) {
+  g_homed = HomedFiber{};
+  REQUIRE(asyncjob::initThread(JobKind::HostThread, 2, 0) == 1, "a pool of 2");
+  asyncjob_job* host = nullptr;
+  int ret = 0;
+  REQUIRE(startHost(&host, &ret, hostLeavingAFiberPaused) == ASYNCJOB_FINISH, "host job ends");
+  REQUIRE(g_homed.status == ASYNCJOB_PAUSE, "leaving its fiber job paused");
+  EXPECT(asyncjob_jobs_in_use() == 1, "1 in use: %zu", asyncjob_jobs_in_use());
+  asyncjob_job* second = nullptr;
+  asyncjob_job* third = nullptr;
+  EXPECT(asyncjob_start_job(&second, nullptr, &ret, pauseOnceReturn1, nullptr, 0) ==
+             ASYNCJOB_PAUSE,
+         "a second job fits: the idle host thread is no job in use");
+  EXPECT(asyncjob_jobs_in_use() == 2, "2 in use: %zu", asyncjob_jobs_in_use());
+  EXPECT(asyncjob_start_job(&third, nullptr, &ret, pauseOnceReturn1, nullptr, 0) ==
+             ASYNCJOB_NO_JOBS,
+         "a third fiber job does not");
+  EXPECT(startHost(&third, &ret, pauseOnceReturn1) == ASYNCJOB_NO_JOBS, "nor a host job");
+  EXPECT(resume(&g_homed.job, &ret) == ASYNCJOB_FINISH && ret == 1, "the homed fiber finishes");
+  EXPECT(resume(&second, &ret) == ASYNCJOB_FINISH, "the second finishes");
+  EXPECT(asyncjob_jobs_in_use() == 0, "none in use: %zu", asyncjob_jobs_in_use());
+  // Every slot is usable again, by either kind, and discarding gives one back too.
+  asyncjob_job* a = nullptr;
+  asyncjob_job* b = nullptr;
+  EXPECT(startHost(&a, &ret, pauseOnceReturn1) == ASYNCJOB_PAUSE, "a host job");
+  EXPECT(asyncjob_start_job(&b, nullptr, &ret, pauseOnceReturn1, nullptr, 0) == ASYNCJOB_PAUSE,
+         "and a fiber job");
+  EXPECT(asyncjob::discardJob(b) && asyncjob_jobs_in_use() == 1, "discarded: %zu in use",
+         asyncjob_jobs_in_use());
+  b = nullptr;
+  EXPECT(asyncjob_start_job(&b, nullptr, &ret, pauseOnceReturn1, nullptr, 0) == ASYNCJOB_PAUSE,
+         "its slot is free");
+  EXPECT(resume(&a, &ret) == ASYNCJOB_FINISH && resume(&b, &ret) == ASYNCJOB_FINISH, "finish");
+  asyncjob_cleanup_thread();
 }

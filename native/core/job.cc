@@ -269,6 +269,12 @@ struct ThreadJobs {
   // An idle or new job; nullptr with *failure ASYNCJOB_NO_JOBS when the pool is full, or
   // ASYNCJOB_ERR when a job cannot be created.
   asyncjob_job* take(JobKind kind, int* failure) {
+    // maxSize bounds the jobs in use, not the jobs created: an idle host thread that a paused
+    // fiber job calls home cannot be destroyed, and must not keep a job from starting.
+    if (pool->maxSize != 0 && jobsInUse() >= pool->maxSize) {
+      *failure = ASYNCJOB_NO_JOBS;
+      return nullptr;
+    }
     asyncjob_job*& freeList = kind == JobKind::Fiber ? pool->freeFibers : pool->freeHosts;
     asyncjob_job* job = freeList;
     if (job != nullptr) {
@@ -276,24 +282,27 @@ struct ThreadJobs {
       pool->idle--;
       return job;
     }
-    if (pool->maxSize != 0 && pool->created >= pool->maxSize) {
-      // Full: an idle job of the other kind makes room.
-      asyncjob_job** link = kind == JobKind::Fiber ? &pool->freeHosts : &pool->freeFibers;
-      while (*link != nullptr && !removable(*link)) link = &(*link)->nextFree;
-      if (*link == nullptr) {
-        *failure = ASYNCJOB_NO_JOBS;
-        return nullptr;
-      }
-      asyncjob_job* spare = *link;
-      *link = spare->nextFree;
-      removeCreated(spare);
-      pool->idle--;
-      pool->created--;
-      destroyJob(spare, /*inUse=*/false);
+    // Idle jobs of the other kind make room, so that the pool keeps to maxSize jobs where it can.
+    const JobKind other = kind == JobKind::Fiber ? JobKind::HostThread : JobKind::Fiber;
+    while (pool->maxSize != 0 && pool->created >= pool->maxSize && destroyIdle(other)) {
     }
     job = createJob(kind);
     if (job == nullptr) *failure = ASYNCJOB_ERR;
     return job;
+  }
+
+  // Destroys an idle job of `kind` that can go; false when there is none.
+  bool destroyIdle(JobKind kind) {
+    asyncjob_job** link = kind == JobKind::Fiber ? &pool->freeFibers : &pool->freeHosts;
+    while (*link != nullptr && !removable(*link)) link = &(*link)->nextFree;
+    if (*link == nullptr) return false;
+    asyncjob_job* spare = *link;
+    *link = spare->nextFree;
+    removeCreated(spare);
+    pool->idle--;
+    pool->created--;
+    destroyJob(spare, /*inUse=*/false);
+    return true;
   }
 
   // Whether an idle job can be destroyed now: an idle host thread cannot while a fiber job

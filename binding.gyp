@@ -14,6 +14,7 @@
         "native/core/fiber_windows.cc",
         "native/core/stack.cc",
         "native/core/host_thread.cc",
+        "native/core/job_budget.cc",
         "native/core/job.cc",
         "native/core/wait_ctx.cc"
       ],

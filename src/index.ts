@@ -26,6 +26,8 @@ export {
   blockPause,
   unblockPause,
   initThread,
+  type JobLimits,
+  jobLimits,
   cleanupThread,
   cancelJob,
   runJob,

@@ -120,8 +120,9 @@ function validateJob(job: unknown): asserts job is AsyncJob {
  * Starts `func(...args)` as a new job (`job` null), or resumes the paused `job` (then `ctx`,
  * `func` and `args` are ignored, as in OpenSSL). Returns `ASYNC_PAUSE` with the job's handle
  * when it pauses, `ASYNC_FINISH` with its return value when it finishes, `ASYNC_NO_JOBS` when
- * the thread's pool is full, `ASYNC_ERR` with `error` when no job could be started. If `func`
- * throws, the job ends and `startJob` throws that value.
+ * the thread's pool is full or the process is at its {@link jobLimits}, `ASYNC_ERR` with
+ * `error` (`ERR_ASYNCJOB_START_FAILED`, its message saying why) when no job could be started.
+ * If `func` throws, the job ends and `startJob` throws that value.
  *
  * Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for a bad `job`, `ctx` or `func`, and coded errors
  * for wrong states: `ERR_ASYNCJOB_JOB_FINISHED`, `ERR_ASYNCJOB_JOB_RUNNING` (resuming a running
@@ -271,10 +272,12 @@ const MAX_MAX_SIZE = 1e9;
 const MAX_INIT_SIZE = 1e6;
 
 /**
- * Sets up this thread's pool: at most `maxSize` jobs at once (0: no limit), `initSize` of them
- * created now. Replaces an existing pool that has no job in use and returns `true`; returns
- * `false` when jobs are in use or cannot be created. Without it, the first job creates a pool
- * with no limit.
+ * Sets up this thread's pool: at most `maxSize` jobs in use at once (0: no limit of its own),
+ * `initSize` of them created now. Replaces an existing pool that has no job in use and returns
+ * `true`; returns `false` when jobs are in use or cannot be created, and at once, creating and
+ * freeing nothing, when `initSize` is more than {@link jobLimits} allows. Without it, the first
+ * job creates a pool with no limit of its own. The process's {@link jobLimits} apply whatever
+ * `maxSize` says.
  *
  * Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for a non-number and `RangeError`
  * (`ERR_OUT_OF_RANGE`) for a negative or non-integer size, a `maxSize` above 10^9, an
@@ -287,6 +290,29 @@ export function initThread(maxSize: number, initSize: number): boolean {
   validateInteger(initSize, 'initSize', 0, MAX_INIT_SIZE);
   if (maxSize > 0 && initSize > maxSize) throw outOfRange('initSize', `<= maxSize (${maxSize})`, initSize);
   return binding.initThread(maxSize, initSize);
+}
+
+/** What {@link jobLimits} returns. */
+export interface JobLimits {
+  /** The most JavaScript jobs (host threads) the process may hold at once, with no native job. */
+  readonly jsJobs: number;
+  /** The most native jobs (fiber stacks) the process may hold at once, with no JavaScript job. */
+  readonly nativeJobs: number;
+}
+
+/**
+ * The process-wide limits on jobs: how many jobs all threads (main and workers) may hold at
+ * once, idle ones in their pools included, before `startJob` returns `ASYNC_NO_JOBS` as for a
+ * full pool. Derived once, at the first job, as half of what the process has left under the
+ * limits that bind it (`vm.max_map_count`, `RLIMIT_AS`, `RLIMIT_DATA`, thread limits), so that
+ * jobs run out while the rest of the program still has room; `Infinity` where none binds. Both
+ * kinds draw on the same maps and address space, so with some of each, fewer of each fit.
+ * Raise the system's limits to raise them; `initThread(maxSize)` can only lower them.
+ * @example
+ * const { jsJobs, nativeJobs } = jobLimits(); // e.g. { jsJobs: 8134, nativeJobs: 16275 }
+ */
+export function jobLimits(): JobLimits {
+  return Object.freeze(binding.jobLimits());
 }
 
 /**
@@ -330,7 +356,8 @@ export function cancelJob(job: AsyncJob): void {
  * `ASYNC_STATUS_OK`. While it waits, the pending run keeps the process alive, as pending I/O
  * does. The WaitCtx is freed (cleanups run) when the job ends.
  *
- * Rejects with `TypeError` for a bad `func`, `ERR_ASYNCJOB_NO_JOBS` when the pool is full, and
+ * Rejects with `TypeError` for a bad `func`, `ERR_ASYNCJOB_NO_JOBS` when the pool is full or
+ * the process is at its {@link jobLimits}, and
  * `ERR_ASYNCJOB_BAD_FD` (ending the job) when a wait fd cannot be watched.
  * @example
  * const sum = await runJob((a: number, b: number) => {
@@ -445,7 +472,12 @@ export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | Nativ
           settle({ value: result.ret as R });
           return;
         case ASYNC_NO_JOBS:
-          settle({ error: asyncjobError('ERR_ASYNCJOB_NO_JOBS', "runJob(): the thread's job pool is full (initThread maxSize)") });
+          settle({
+            error: asyncjobError(
+              'ERR_ASYNCJOB_NO_JOBS',
+              "runJob(): the thread's job pool is full (initThread maxSize), or the process is at its job limits (jobLimits())",
+            ),
+          });
           return;
         default:
           settle({ error: result.error ?? asyncjobError('ERR_ASYNCJOB_START_FAILED', 'runJob(): the job could not be started') });

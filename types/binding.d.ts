@@ -58,6 +58,8 @@ export interface Binding {
   /** null when JavaScript jobs can run on this thread, else why not (e.g. no v8::Locker). */
   jsJobsUnavailableReason(): string | null;
   initThread(maxSize: number, initSize: number): boolean;
+  /** The process-wide limits on jobs of each kind; Infinity where none binds. */
+  jobLimits(): { jsJobs: number; nativeJobs: number };
   /** Throws ERR_ASYNCJOB_JOBS_IN_USE (and frees nothing) while jobs are paused. */
   cleanupThread(): void;
   /** Starts func(...args) as a job, or resumes `job` (func/args/ctx then ignored). Returns the

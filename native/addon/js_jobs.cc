@@ -3,6 +3,7 @@
 #include <asyncjob.h>
 #include <v8.h>
 
+#include <cmath>
 #include <optional>
 #include <unordered_set>
 #include <vector>
@@ -450,7 +451,8 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
                                              "switching asyncjob can use (isCapable() is false; "
                                              "musl libc, for one, has no ucontext)")
                                 : CodedError(env, "ERR_ASYNCJOB_START_FAILED",
-                                             "Could not start a job: no memory or no thread for it");
+                                             std::string("Could not start a job: ") +
+                                                 asyncjob::jobCreationFailure());
         DefineValue(env, je->outcome.Value(), "value", error.Value());
       }
       return Napi::Number::New(env, status);
@@ -559,6 +561,19 @@ Napi::Value InitThread(const Napi::CallbackInfo& info) {
                                                              static_cast<size_t>(initSize)) == 1);
 }
 
+// The process-wide limits on jobs of each kind (Infinity where none binds).
+Napi::Value JobLimits(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto limit = [env](asyncjob::JobKind kind) {
+    const size_t n = asyncjob::processJobLimit(kind);
+    return Napi::Number::New(env, n == SIZE_MAX ? INFINITY : static_cast<double>(n));
+  };
+  Napi::Object limits = Napi::Object::New(env);
+  DefineValue(env, limits, "jsJobs", limit(asyncjob::JobKind::HostThread));
+  DefineValue(env, limits, "nativeJobs", limit(asyncjob::JobKind::Fiber));
+  return limits;
+}
+
 Napi::Value CleanupThread(const Napi::CallbackInfo& info) {
   const size_t inUse = asyncjob_jobs_in_use();
   if (inUse != 0) {
@@ -650,6 +665,7 @@ void InitJsJobs(Napi::Env env, Napi::Object exports) {
   exports.Set("jsJobsUnavailableReason", Napi::Function::New(env, JsJobsUnavailableReason, "jsJobsUnavailableReason"));
   exports.Set("initThread", Napi::Function::New(env, InitThread, "initThread"));
   exports.Set("cleanupThread", Napi::Function::New(env, CleanupThread, "cleanupThread"));
+  exports.Set("jobLimits", Napi::Function::New(env, JobLimits, "jobLimits"));
   exports.Set("startJob", Napi::Function::New(env, StartJob, "startJob"));
   exports.Set("takeOutcome", Napi::Function::New(env, TakeOutcome, "takeOutcome"));
   exports.Set("pauseJob", Napi::Function::New(env, PauseJob, "pauseJob"));

@@ -53,6 +53,15 @@ int cancelJob(asyncjob_job** job, int* ret);
 // be trusted to end when cancelled. Returns false (and does nothing) for anything else.
 bool discardJob(asyncjob_job* job);
 
+// The most jobs of `kind` the process may hold at once, those of all its threads together and
+// with no job of the other kind (job_budget.h says how it is derived); SIZE_MAX: no limit. At
+// the limit, startJob returns ASYNCJOB_NO_JOBS, as for a full pool.
+size_t processJobLimit(JobKind kind);
+
+// Why the calling OS thread last failed to create a job (the ASYNCJOB_ERR of startJob, the 0
+// of initThread), in a sentence; "" if it never did.
+const char* jobCreationFailure();
+
 // Whether asyncjob_pause_job returns 0 at once in the current job (it is being cancelled).
 bool currentJobCancelled();
 

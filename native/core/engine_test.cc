@@ -2,6 +2,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <thread>
 #include <vector>
 
@@ -9,6 +11,10 @@
 #include "engine.h"
 #include "test_hooks.h"
 #include "testing.h"
+
+#if !defined(_WIN32)
+#include <sys/resource.h>
+#endif
 
 using asyncjob::JobKind;
 
@@ -529,3 +535,91 @@ TEST(max_size_counts_jobs_in_use_not_an_idle_host_thread_kept_as_a_fibers_home) 
   EXPECT(resume(&a, &ret) == ASYNCJOB_FINISH && resume(&b, &ret) == ASYNCJOB_FINISH, "finish");
   asyncjob_cleanup_thread();
 }
+
+#if !defined(_WIN32)
+namespace {
+
+asyncjob_stack_alloc_fn g_systemAlloc;
+
+// Stacks for everything but host threads, which get none.
+void* noStacksOnHostThreads(size_t* num) {
+  uintptr_t low = 0, high = 0;
+  if (asyncjob::currentHostThreadStack(&low, &high)) return nullptr;
+  return g_systemAlloc(num);
+}
+
+}  // namespace
+
+// A host thread that cannot set itself up (here: no stack for its dispatcher) ends, and its
+// creator gets ASYNCJOB_ERR with the reason; before, the host thread called std::abort().
+CHILD(host_thread_without_its_records) {
+  asyncjob_get_mem_functions(&g_systemAlloc, nullptr);
+  if (asyncjob_set_mem_functions(noStacksOnHostThreads, nullptr) != 1) return 2;
+  asyncjob_job* job = nullptr;
+  int ret = 0;
+  EXPECT(startHost(&job, &ret, recordThreadAcrossPauses) == ASYNCJOB_ERR && job == nullptr,
+         "refused");
+  EXPECT(std::strstr(asyncjob::jobCreationFailure(), "dispatcher") != nullptr, "why: '%s'",
+         asyncjob::jobCreationFailure());
+  EXPECT(asyncjob_jobs_in_use() == 0, "nothing in use: %zu", asyncjob_jobs_in_use());
+  EXPECT(asyncjob_start_job(&job, nullptr, &ret, pauseOnceReturn1, nullptr, 0) == ASYNCJOB_PAUSE &&
+             resume(&job, &ret) == ASYNCJOB_FINISH,
+         "fiber jobs still run");
+  return asyncjob::testing::failureCount() == 0 ? 0 : 1;
+}
+
+TEST(a_host_thread_that_cannot_set_itself_up_is_reported_to_its_creator) {
+  int exitCode = -1, signal = -1;
+  REQUIRE(asyncjob::testing::runChild("host_thread_without_its_records", &exitCode, &signal),
+          "child ran");
+  EXPECT(exitCode == 0 && signal == 0, "exit %d, signal %d", exitCode, signal);
+}
+#endif  // !_WIN32
+
+#if defined(__linux__)
+namespace {
+
+size_t vmSizeBytes() {
+  FILE* status = std::fopen("/proc/self/status", "r");
+  if (status == nullptr) return 0;
+  char line[256];
+  size_t kib = 0;
+  while (std::fgets(line, sizeof line, status) != nullptr) {
+    if (std::sscanf(line, "VmSize: %zu kB", &kib) == 1) break;
+  }
+  std::fclose(status);
+  return kib * 1024;
+}
+
+}  // namespace
+
+// pthread_create failing (no address space left for the thread's stack) is ASYNCJOB_ERR with
+// the reason, and the process goes on.
+CHILD(host_thread_without_address_space) {
+  asyncjob_job* job = nullptr;
+  int ret = 0;
+  if (asyncjob_start_job(&job, nullptr, &ret, pauseOnceReturn1, nullptr, 0) != ASYNCJOB_PAUSE ||
+      resume(&job, &ret) != ASYNCJOB_FINISH) {
+    return 2;
+  }
+  // Now less room than one host thread's stack.
+  const size_t limit = vmSizeBytes() + asyncjob::hostThreadStackSize() / 2;
+  const rlimit lowered{limit, limit};
+  if (setrlimit(RLIMIT_AS, &lowered) != 0) return 3;
+  EXPECT(startHost(&job, &ret, recordThreadAcrossPauses) == ASYNCJOB_ERR && job == nullptr,
+         "refused");
+  EXPECT(std::strstr(asyncjob::jobCreationFailure(), "could not create a thread") != nullptr,
+         "why: '%s'", asyncjob::jobCreationFailure());
+  EXPECT(asyncjob_start_job(&job, nullptr, &ret, pauseOnceReturn1, nullptr, 0) == ASYNCJOB_PAUSE &&
+             resume(&job, &ret) == ASYNCJOB_FINISH,
+         "fiber jobs still run");
+  return asyncjob::testing::failureCount() == 0 ? 0 : 1;
+}
+
+TEST(a_host_thread_that_cannot_be_created_is_reported_to_its_creator) {
+  int exitCode = -1, signal = -1;
+  REQUIRE(asyncjob::testing::runChild("host_thread_without_address_space", &exitCode, &signal),
+          "child ran");
+  EXPECT(exitCode == 0 && signal == 0, "exit %d, signal %d", exitCode, signal);
+}
+#endif  // __linux__

@@ -1,5 +1,6 @@
 #include "host_thread.h"
 
+#include <cerrno>
 #include <new>
 
 #ifdef _WIN32
@@ -73,12 +74,15 @@ static void* threadMain(void* p) {
 }
 #endif
 
-HostThread* HostThread::start(size_t stackSize, void (*fn)(void*), void* arg) {
+HostThread* HostThread::start(size_t stackSize, void (*fn)(void*), void* arg, int* error) {
+  int ignored = 0;
+  if (error == nullptr) error = &ignored;
   auto* thread = new (std::nothrow) HostThread;
   auto* platform = new (std::nothrow) Platform;
   if (thread == nullptr || platform == nullptr) {
     delete thread;
     delete platform;
+    *error = ENOMEM;
     return nullptr;
   }
   platform->start = Start{fn, arg, stackSize};
@@ -88,14 +92,16 @@ HostThread* HostThread::start(size_t stackSize, void (*fn)(void*), void* arg) {
       nullptr, static_cast<unsigned>(stackSize), threadMain, &platform->start,
       STACK_SIZE_PARAM_IS_A_RESERVATION, nullptr));
   const bool started = platform->handle != nullptr;
+  if (!started) *error = errno;
 #else
   pthread_attr_t attr;
-  bool started = pthread_attr_init(&attr) == 0;
-  if (started) {
-    started = pthread_attr_setstacksize(&attr, stackSize) == 0 &&
-              pthread_create(&platform->thread, &attr, threadMain, &platform->start) == 0;
+  *error = pthread_attr_init(&attr);
+  if (*error == 0) {
+    *error = pthread_attr_setstacksize(&attr, stackSize);
+    if (*error == 0) *error = pthread_create(&platform->thread, &attr, threadMain, &platform->start);
     pthread_attr_destroy(&attr);
   }
+  const bool started = *error == 0;
 #endif
   if (!started) {
     delete platform;

@@ -12,8 +12,8 @@ namespace asyncjob {
 
 class HostThread {
  public:
-  // nullptr when the thread cannot be created.
-  static HostThread* start(size_t stackSize, void (*fn)(void*), void* arg);
+  // nullptr when the thread cannot be created; then *error (if given) is the errno saying why.
+  static HostThread* start(size_t stackSize, void (*fn)(void*), void* arg, int* error = nullptr);
   void join();  // also frees the HostThread
 
   // The calling thread's stack, if it was started by HostThread::start.

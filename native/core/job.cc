@@ -20,6 +20,8 @@
 // So asyncjob_start_job and asyncjob_pause_job end in the switch itself, and the resumed side
 // returns straight to its caller: a fiber round trip costs the two unavoidable mispredicted
 // returns and no more.
+#include <cstdarg>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <atomic>
@@ -30,8 +32,10 @@
 #include "engine.h"
 #include "fiber.h"
 #include "host_thread.h"
+#include "job_budget.h"
 #include "mailbox.h"
 #include "test_hooks.h"
+#include "stack.h"
 #include "wait_ctx.h"
 
 std::atomic<void (*)()> asyncjob::testing::afterCrossThreadPost{nullptr};
@@ -83,6 +87,7 @@ struct asyncjob_job {
   Context context;
   Fiber* fiber = nullptr;                  // fiber jobs: their stack
   asyncjob::HostThread* host = nullptr;    // host-thread jobs: their thread
+  asyncjob::JobCost charge;                // what it holds of the process's job budget
   ThreadJobs* owner = nullptr;
   JobState state = JobState::Idle;
   bool cancelled = false;
@@ -95,7 +100,8 @@ struct asyncjob_job {
   unsigned int pauseBlocks = 0;
   asyncjob_job* nextFree = nullptr;     // the pool's idle jobs of its kind
   asyncjob_job* nextCreated = nullptr;  // every job the pool made, idle or not
-  std::atomic<bool> hostStarted{false};  // host-thread jobs: context is filled in
+  std::atomic<bool> hostStarted{false};  // host-thread jobs: context is filled in, or ...
+  const char* hostFailure = nullptr;     // ... why the host thread could not set itself up
 };
 
 namespace {
@@ -160,6 +166,15 @@ void dispatcherMain(void* arg) {
   }
 }
 
+// Gives `os` its dispatcher now, while a failure can still be reported: waitHere, which needs
+// it, runs when control is already promised elsewhere and can only abort.
+bool prepareDispatcher(OsThread* os) {
+  if (os->dispatcher == nullptr) {
+    os->dispatcher = Fiber::create(kDispatcherStackSize, dispatcherMain, os);
+  }
+  return os->dispatcher != nullptr;
+}
+
 // Lets this OS thread wait for control to come back to one of its contexts (the HandOff is
 // released already); `from` (running here now) gets back the value handed to it.
 int waitHere(OsThread* here, Context* from) {
@@ -192,6 +207,37 @@ void runJobs(asyncjob_job* job);
 
 size_t g_hostStackSize = 8u << 20;
 
+// Why the calling OS thread last failed to create a job (jobCreationFailure()).
+thread_local char t_creationFailure[200];
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 2)))
+#endif
+void recordCreationFailure(const char* format, ...) {
+  va_list args;
+  va_start(args, format);
+  std::vsnprintf(t_creationFailure, sizeof t_creationFailure, format, args);
+  va_end(args);
+}
+
+// What a new job of `kind` takes from the process's job budget, at today's stack sizes. A fiber
+// job: its stack with the guard page below it, two maps. A host-thread job: the thread's stack
+// and guard, its dispatcher's stack and guard (four maps), and the thread. (docs/api.md, Limits,
+// has the measured costs.)
+asyncjob::JobCost jobCost(JobKind kind) {
+  const uint64_t page = asyncjob::pageSize();
+  asyncjob::JobCost cost;
+  if (kind == JobKind::Fiber) {
+    cost.maps = 2;
+    cost.bytes = asyncjob_get_stack_size() + page;
+  } else {
+    cost.maps = 4;
+    cost.bytes = g_hostStackSize + page + kDispatcherStackSize + page;
+    cost.threads = 1;
+  }
+  return cost;
+}
+
 // Trivially destructible, so that the hot paths reach it with a plain thread-local access (a
 // destructor would add an initialisation check to every access); ThreadExit frees it instead.
 struct ThreadJobs {
@@ -209,25 +255,39 @@ struct ThreadJobs {
 
   size_t jobsInUse() const { return pool == nullptr ? 0 : pool->created - pool->idle; }
 
-  asyncjob_job* createJob(JobKind kind) {
+  // A new job; nullptr with *failure ASYNCJOB_NO_JOBS when the process's job budget has no room
+  // for it, or ASYNCJOB_ERR (the reason recorded) when it cannot be created.
+  asyncjob_job* createJob(JobKind kind, int* failure) {
+    const asyncjob::JobCost cost = jobCost(kind);
+    if (!asyncjob::chargeJob(cost)) {
+      recordCreationFailure("the process is at its job limit");
+      *failure = ASYNCJOB_NO_JOBS;
+      return nullptr;
+    }
+    *failure = ASYNCJOB_ERR;
     auto* job = new (std::nothrow) asyncjob_job;
-    if (job == nullptr) return nullptr;
+    if (job == nullptr) {
+      asyncjob::refundJob(cost);
+      recordCreationFailure("out of memory for a job's record");
+      return nullptr;
+    }
     job->owner = this;
     job->kind = kind;
+    job->charge = cost;
     bool made;
     if (kind == JobKind::Fiber) {
       job->fiber = Fiber::create(asyncjob_get_stack_size(), fiberJobMain, job);
       job->context.fiber = job->fiber;
       made = job->fiber != nullptr;
-    } else {
-      // The host thread fills in job->context as it starts, then waits to be given control.
-      job->host = asyncjob::HostThread::start(g_hostStackSize, hostThreadMain, job);
-      made = job->host != nullptr;
-      if (made) {
-        while (!job->hostStarted.load(std::memory_order_acquire)) std::this_thread::yield();
+      if (!made) {
+        recordCreationFailure("could not allocate a %zu KiB stack for a native job",
+                              asyncjob_get_stack_size() / 1024);
       }
+    } else {
+      made = startHostThread(job);
     }
     if (!made) {
+      asyncjob::refundJob(cost);
       delete job;
       return nullptr;
     }
@@ -235,6 +295,33 @@ struct ThreadJobs {
     pool->createdList = job;
     pool->created++;
     return job;
+  }
+
+  // Starts the job's host thread and waits until it is ready to be handed control; false, with
+  // the reason recorded, when it cannot start or cannot set itself up.
+  static bool startHostThread(asyncjob_job* job) {
+    // This OS thread waits on its dispatcher while the host thread runs: make sure it has one.
+    if (!prepareDispatcher(t_os)) {
+      recordCreationFailure("out of memory for this thread's dispatcher (a %zu KiB stack)",
+                            kDispatcherStackSize / 1024);
+      return false;
+    }
+    int error = 0;
+    job->host = asyncjob::HostThread::start(g_hostStackSize, hostThreadMain, job, &error);
+    if (job->host == nullptr) {
+      recordCreationFailure("could not create a thread with a %zu KiB stack: %s (errno %d)",
+                            g_hostStackSize / 1024, std::strerror(error), error);
+      return false;
+    }
+    // The host thread fills in job->context (or hostFailure) as it starts.
+    while (!job->hostStarted.load(std::memory_order_acquire)) std::this_thread::yield();
+    if (job->hostFailure != nullptr) {
+      job->host->join();
+      job->host = nullptr;
+      recordCreationFailure("%s", job->hostFailure);
+      return false;
+    }
+    return true;
   }
 
   static void destroyJob(asyncjob_job* job, bool inUse) {
@@ -246,6 +333,7 @@ struct ThreadJobs {
     } else {
       return;  // a paused host thread cannot be stopped here: left to the OS, with its job
     }
+    asyncjob::refundJob(job->charge);
     std::free(job->args);
     delete job;
   }
@@ -286,8 +374,10 @@ struct ThreadJobs {
     const JobKind other = kind == JobKind::Fiber ? JobKind::HostThread : JobKind::Fiber;
     while (pool->maxSize != 0 && pool->created >= pool->maxSize && destroyIdle(other)) {
     }
-    job = createJob(kind);
-    if (job == nullptr) *failure = ASYNCJOB_ERR;
+    // At the process's job limit, they give back their share of it too.
+    do {
+      job = createJob(kind, failure);
+    } while (job == nullptr && *failure == ASYNCJOB_NO_JOBS && destroyIdle(other));
     return job;
   }
 
@@ -333,7 +423,8 @@ struct ThreadJobs {
     fresh->maxSize = maxSize;
     pool = fresh;
     for (size_t i = 0; i < initSize; i++) {
-      asyncjob_job* job = createJob(kind);
+      int failure;
+      asyncjob_job* job = createJob(kind, &failure);
       if (job == nullptr) {
         destroyPool();
         return false;
@@ -407,8 +498,21 @@ void fiberJobMain(void* arg) {
 void hostThreadMain(void* arg) {
   auto* job = static_cast<asyncjob_job*>(arg);
   t_jobs = job->owner;  // this thread acts for the thread whose pool it belongs to
+  // Everything this thread needs is set up before it says it is ready: until then its creator
+  // can still report a failure; from then on control may be handed here.
   OsThread* os = currentOs();
-  if (os == nullptr) std::abort();  // cannot even represent this thread: nothing to fall back on
+  const char* failure = nullptr;
+  if (os == nullptr) {
+    failure = "the new thread ran out of memory for its own records";
+  } else if (!prepareDispatcher(os)) {
+    failure = "the new thread could not allocate its dispatcher's stack";
+  }
+  if (failure != nullptr) {
+    destroyCurrentOs();
+    job->hostFailure = failure;
+    job->hostStarted.store(true, std::memory_order_release);  // the creator joins this thread
+    return;
+  }
   job->context = os->own;
   job->hostStarted.store(true, std::memory_order_release);
   if (os->handOff != nullptr) os->handOff->release();
@@ -457,6 +561,12 @@ bool setThreadHandOff(HandOff* handOff) {
 
 int initThread(JobKind kind, size_t maxSize, size_t initSize) {
   if (maxSize != 0 && initSize > maxSize) return 0;
+  // More than the process can ever hold: refused at once, before anything is created or freed.
+  if (initSize > processJobLimit(kind)) {
+    recordCreationFailure("%zu jobs are more than the process's limit of %zu", initSize,
+                          processJobLimit(kind));
+    return 0;
+  }
   ThreadJobs& jobs = thisThread();
   if (jobs.jobsInUse() != 0 || !jobs.ensureOs()) return 0;
   if (jobs.pool != nullptr) jobs.destroyPool();
@@ -475,14 +585,18 @@ int startJob(JobKind kind, asyncjob_job** job, asyncjob_wait_ctx* ctx, int* ret,
     if (target->waitCtx != nullptr) waitCtxResetCounts(target->waitCtx);
     return resume(jobs, job, target, ret, kPauseReturns);
   }
-  if (func == nullptr || !jobs.ensureOs()) return ASYNCJOB_ERR;
-  if (jobs.pool == nullptr && !jobs.createPool(kind, 0, 0)) return ASYNCJOB_ERR;
+  if (func == nullptr) return ASYNCJOB_ERR;
+  if (!jobs.ensureOs() || (jobs.pool == nullptr && !jobs.createPool(kind, 0, 0))) {
+    recordCreationFailure("out of memory for this thread's job records");
+    return ASYNCJOB_ERR;
+  }
   int failure = ASYNCJOB_ERR;
   target = jobs.take(kind, &failure);
   if (target == nullptr) return failure;
   if (args != nullptr && size != 0) {
     target->args = std::malloc(size);
     if (target->args == nullptr) {
+      recordCreationFailure("out of memory for a copy of the job's %zu bytes of args", size);
       jobs.release(target);
       return ASYNCJOB_ERR;
     }
@@ -515,6 +629,13 @@ bool discardJob(asyncjob_job* job) {
   jobs.pool->created--;
   ThreadJobs::destroyJob(job, /*inUse=*/false);
   return true;
+}
+
+const char* jobCreationFailure() { return t_creationFailure; }
+
+size_t processJobLimit(JobKind kind) {
+  const uint64_t capacity = jobCapacity(jobCost(kind));
+  return capacity >= SIZE_MAX ? SIZE_MAX : static_cast<size_t>(capacity);
 }
 
 bool currentJobCancelled() {

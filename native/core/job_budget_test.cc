@@ -1,0 +1,140 @@
+// The process-wide job budget, under a real RLIMIT_AS lowered in a child process so that the
+// limit is small: jobs run out (ASYNCJOB_NO_JOBS) while the process still has room of its own.
+#if defined(__linux__)
+
+#include <sys/resource.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "asyncjob.h"
+#include "engine.h"
+#include "testing.h"
+
+using asyncjob::JobKind;
+
+namespace {
+
+constexpr size_t kRoom = 256u << 20;  // address space left to the child beyond what it uses
+
+size_t vmSize() {
+  FILE* status = std::fopen("/proc/self/status", "r");
+  if (status == nullptr) return 0;
+  char line[256];
+  size_t kib = 0;
+  while (std::fgets(line, sizeof line, status) != nullptr) {
+    if (std::sscanf(line, "VmSize: %zu kB", &kib) == 1) break;
+  }
+  std::fclose(status);
+  return kib * 1024;
+}
+
+int pauseOnce(void*) {
+  asyncjob_pause_job();
+  return 1;
+}
+
+int resume(asyncjob_job** job) {
+  int ret = 0;
+  return asyncjob_start_job(job, nullptr, &ret, nullptr, nullptr, 0);
+}
+
+// Starts paused jobs of `kind` until one is refused; returns the refusal.
+int fill(JobKind kind, std::vector<asyncjob_job*>* held) {
+  for (;;) {
+    asyncjob_job* job = nullptr;
+    int ret = 0;
+    const int status = asyncjob::startJob(kind, &job, nullptr, &ret, pauseOnce, nullptr, 0);
+    if (status != ASYNCJOB_PAUSE) return status;
+    held->push_back(job);
+  }
+}
+
+bool finishAll(std::vector<asyncjob_job*>* held) {
+  bool all = true;
+  for (asyncjob_job*& job : *held) all = resume(&job) == ASYNCJOB_FINISH && all;
+  held->clear();
+  return all;
+}
+
+}  // namespace
+
+CHILD(job_budget_under_a_low_address_space_limit) {
+  const rlimit lowered{vmSize() + kRoom, vmSize() + kRoom};
+  if (setrlimit(RLIMIT_AS, &lowered) != 0) return 2;
+  // Half the room left, at a fiber stack and its guard page (or a host thread's stack, guard,
+  // dispatcher stack and guard) each.
+  const size_t page = 4096;
+  const size_t fiberCost = asyncjob_get_stack_size() + page;
+  const size_t hostCost = asyncjob::hostThreadStackSize() + page + 256 * 1024 + page;
+  const size_t fibers = asyncjob::processJobLimit(JobKind::Fiber);
+  const size_t hosts = asyncjob::processJobLimit(JobKind::HostThread);
+  EXPECT(fibers <= kRoom / 2 / fiberCost && fibers + 8 >= kRoom / 2 / fiberCost,
+         "fiber limit %zu, about %zu", fibers, kRoom / 2 / fiberCost);
+  EXPECT(hosts <= kRoom / 2 / hostCost && hosts >= 1, "host limit %zu, about %zu", hosts,
+         kRoom / 2 / hostCost);
+
+  std::vector<asyncjob_job*> held;
+  EXPECT(fill(JobKind::Fiber, &held) == ASYNCJOB_NO_JOBS, "refused with NO_JOBS");
+  EXPECT(held.size() == fibers, "%zu fiber jobs paused, limit %zu", held.size(), fibers);
+  // The rest of the process has not been starved: the other half is still there.
+  void* block = std::malloc(kRoom / 4);
+  EXPECT(block != nullptr && std::memset(block, 1, kRoom / 4) != nullptr, "malloc after the limit");
+  std::free(block);
+  // The budget is the process's: another thread's pool is full too, until a job ends here.
+  int other = -1;
+  std::thread([&other] {
+    std::vector<asyncjob_job*> mine;
+    other = fill(JobKind::Fiber, &mine);
+    finishAll(&mine);
+  }).join();
+  EXPECT(other == ASYNCJOB_NO_JOBS, "another thread: %d", other);
+  // A finished job stays in its pool, with its share; freeing the pool gives the share back.
+  EXPECT(finishAll(&held), "all finish");
+  asyncjob_cleanup_thread();
+  size_t otherStarted = 0;
+  std::thread([&otherStarted] {
+    std::vector<asyncjob_job*> mine;
+    fill(JobKind::Fiber, &mine);
+    otherStarted = mine.size();
+    finishAll(&mine);
+    asyncjob_cleanup_thread();
+  }).join();
+  EXPECT(otherStarted == fibers, "the other thread got it all: %zu", otherStarted);
+
+  // Idle fiber jobs of this pool give their share back to make room for host-thread jobs.
+  EXPECT(fill(JobKind::Fiber, &held) == ASYNCJOB_NO_JOBS && finishAll(&held), "idle fibers");
+  EXPECT(fill(JobKind::HostThread, &held) == ASYNCJOB_NO_JOBS, "host jobs up to the limit");
+  EXPECT(held.size() == hosts, "%zu host jobs paused, limit %zu", held.size(), hosts);
+  EXPECT(finishAll(&held), "all finish");
+
+  // initThread with more jobs than the process can hold is refused at once.
+  EXPECT(asyncjob::initThread(JobKind::HostThread, 0, hosts + 1) == 0, "init beyond the limit");
+  EXPECT(std::strstr(asyncjob::jobCreationFailure(), "limit") != nullptr, "why: '%s'",
+         asyncjob::jobCreationFailure());
+  EXPECT(asyncjob::initThread(JobKind::HostThread, 0, hosts) == 1, "init within it");
+  asyncjob_cleanup_thread();
+  return asyncjob::testing::failureCount() == 0 ? 0 : 1;
+}
+
+TEST(jobs_run_out_at_the_process_budget_before_the_process_does) {
+  int exitCode = -1, signal = -1;
+  REQUIRE(asyncjob::testing::runChild("job_budget_under_a_low_address_space_limit", &exitCode,
+                                      &signal),
+          "child ran");
+  EXPECT(exitCode == 0 && signal == 0, "exit %d, signal %d", exitCode, signal);
+}
+
+TEST(the_default_budget_is_finite_and_holds_more_fibers_than_host_threads) {
+  const size_t fibers = asyncjob::processJobLimit(JobKind::Fiber);
+  const size_t hosts = asyncjob::processJobLimit(JobKind::HostThread);
+  // vm.max_map_count binds on every Linux: about half of it, at 2 maps a fiber job, 4 a host.
+  EXPECT(fibers != SIZE_MAX && hosts != SIZE_MAX, "fibers %zu hosts %zu", fibers, hosts);
+  EXPECT(hosts < fibers && hosts >= 16, "fibers %zu hosts %zu", fibers, hosts);
+}
+
+#endif  // __linux__

@@ -97,7 +97,8 @@ function fill(target: OSSL_ASYNC_FD[] | null, fds: OSSL_ASYNC_FD[]): void {
  * `init_size` of them created now.
  *
  * Throws `TypeError`/`RangeError` for bad sizes, as `initThread` does.
- * @returns 1, or 0 when the current pool has jobs in use or the jobs cannot be created.
+ * @returns 1, or 0 when the current pool has jobs in use, the jobs cannot be created, or
+ * `init_size` is more than `jobLimits()` allows (then at once).
  * @example
  * if (!ASYNC_init_thread(16, 4)) console.log('Failed to init the thread pool');
  */

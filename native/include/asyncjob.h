@@ -20,6 +20,10 @@
  *  - Stacks have a guard page below them (an overflow faults instead of corrupting memory) and a
  *    configurable size (asyncjob_set_stack_size).
  *  - asyncjob_init_thread replaces an existing pool only when none of its jobs is in use.
+ *  - max_size bounds the jobs in use, and the jobs of all threads together are bounded by a
+ *    process-wide limit derived from the process's own (vm.max_map_count, RLIMIT_AS, thread
+ *    limits; docs/api.md, "Limits"): at it asyncjob_start_job returns ASYNCJOB_NO_JOBS, and
+ *    asyncjob_init_thread returns 0 at once for an init_size beyond it.
  *
  * Native job functions run on fiber stacks: they must not call into a JavaScript engine.
  */

@@ -210,7 +210,9 @@ size_t g_hostStackSize = 8u << 20;
 // Why the calling OS thread last failed to create a job (jobCreationFailure()).
 thread_local char t_creationFailure[200];
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__)
+__attribute__((format(gnu_printf, 1, 2)))  // with __USE_MINGW_ANSI_STDIO, as the Makefile sets
+#elif defined(__GNUC__)
 __attribute__((format(printf, 1, 2)))
 #endif
 void recordCreationFailure(const char* format, ...) {

@@ -44,11 +44,13 @@ bool needsArena(const Budget& b, const JobCost& cost) {
   return cost.threads != 0 && b.used[kThreads] >= b.arenasMade && b.arenasMade < b.arenaSlots;
 }
 
+#if !defined(_WIN32)
 // Tightens *budget to half of what is left of `limit` with `used` of it taken already.
 void allowHalfOf(uint64_t* budget, uint64_t limit, uint64_t used) {
   if (limit == kNoLimit) return;
   *budget = std::min(*budget, limit > used ? (limit - used) / 2 : 0);
 }
+#endif
 
 #if defined(__linux__)
 // The first number in a file such as /proc/sys/vm/max_map_count; kNoLimit when there is none

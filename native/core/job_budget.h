@@ -13,6 +13,9 @@
 //   RLIMIT_DATA. Threads: kernel.threads-max and kernel.pid_max (Linux), the cgroup's pids.max
 //   (cgroup v2), RLIMIT_NPROC (not for root, whom it does not bind). Limits that change later
 //   are not followed. Where none of them exists (Windows), nothing is ever refused.
+// - With glibc, a job that brings a new thread may also bring the malloc arena glibc reserves
+//   for it (64 MiB of address space, kept after the thread ends and reused by the next one):
+//   while arenas can still be created, such a job is charged one, for good.
 // - Safe to call from any thread.
 #ifndef ASYNCJOB_CORE_JOB_BUDGET_H
 #define ASYNCJOB_CORE_JOB_BUDGET_H

@@ -6,6 +6,7 @@ import { isCapable } from './index';
 import {
   type AsyncJob,
   blockPause,
+  cancelJob,
   cleanupThread,
   getCurrentJob,
   getWaitCtx,
@@ -123,9 +124,13 @@ export function ASYNC_cleanup_thread(): void {
  * becomes null, and on `ASYNC_FINISH` `ret.value` is what `func` returned.
  *
  * If the job throws, it ends and the exception propagates (as from `startJob`), leaving `job`
- * and `ret` as they were. Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) when `job` or `ret` is not
- * a reference object, `job.value` not a job or null, `ctx` not a WaitCtx or null, or `func` not
- * a function when starting; and the coded state errors of `startJob`.
+ * and `ret` as they were. If writing `job.value` or `ret.value` throws (a frozen reference, a
+ * throwing setter), that exception propagates too; a job that had just paused is cancelled first
+ * (see `cancelJob`), so that no paused job is left where nobody can reach it.
+ *
+ * Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) when `job` or `ret` is not a reference object,
+ * `job.value` not a job or null, `ctx` not a WaitCtx or null, or `func` not a function when
+ * starting; and the coded state errors of `startJob`.
  * @returns `ASYNC_PAUSE`, `ASYNC_FINISH`, `ASYNC_NO_JOBS` (the pool is full) or `ASYNC_ERR`.
  * @example
  * const job: Ref<ASYNC_JOB | null> = { value: null };
@@ -146,8 +151,14 @@ export function ASYNC_start_job<A extends unknown[], R>(
   validateRef(job, 'job');
   validateRef(ret, 'ret');
   const result = startJob(job.value, ctx, func, ...args);
-  job.value = result.job;
-  if (result.status === ASYNC_FINISH) ret.value = result.ret as R;
+  try {
+    job.value = result.job;
+    if (result.status === ASYNC_FINISH) ret.value = result.ret as R;
+  } catch (error) {
+    // A job the caller could not be handed would stay paused, out of reach, for good.
+    if (result.job !== null) cancelJob(result.job);
+    throw error;
+  }
   return result.status;
 }
 

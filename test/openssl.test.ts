@@ -155,6 +155,43 @@ describe('asyncjob/openssl: jobs', () => {
     expect(ret.value).to.equal(5);
   });
 
+  it('cancels a job that paused when job.value refuses its handle: no paused job is left unreachable', () => {
+    let resumed = 0;
+    const pauseOnce = (): number => {
+      ASYNC_pause_job();
+      return ++resumed;
+    };
+    const ret: Ref<number> = { value: 0 };
+    const frozen = Object.freeze({ value: null }) as Ref<ASYNC_JOB | null>;
+    expect(() => ASYNC_start_job(frozen, null, ret, pauseOnce)).to.throw(TypeError);
+    const refused = new Error('refused');
+    const throwing = {
+      get value(): ASYNC_JOB | null {
+        return null;
+      },
+      set value(_: ASYNC_JOB | null) {
+        throw refused;
+      },
+    };
+    expect(() => ASYNC_start_job(throwing, null, ret, pauseOnce)).to.throw(refused);
+    // A reference that took the handle on the first pause and refuses it on the next one.
+    const job: Ref<ASYNC_JOB | null> = { value: null };
+    expect(ASYNC_start_job(job, null, ret, () => {
+      ASYNC_pause_job();
+      return pauseOnce();
+    })).to.equal(ASYNC_PAUSE);
+    Object.freeze(job);
+    expect(() => ASYNC_start_job(job, null, ret, null)).to.throw(TypeError);
+    expectCode(() => ASYNC_start_job(job, null, ret, null), 'ERR_ASYNCJOB_JOB_FINISHED');
+    expect(resumed, 'the cancelled jobs never ran on').to.equal(0);
+    ASYNC_cleanup_thread(); // ERR_ASYNCJOB_JOBS_IN_USE if a job were still paused
+    // On ASYNC_FINISH the job has ended: a ret that refuses the value loses it, nothing more.
+    const finished: Ref<ASYNC_JOB | null> = { value: null };
+    expect(() => ASYNC_start_job(finished, null, Object.freeze({ value: 0 }), () => 1)).to.throw(TypeError);
+    expect(finished.value).to.equal(null);
+    ASYNC_cleanup_thread();
+  });
+
   it('ASYNC_pause_job() outside a job and while blocked returns 1 at once; blocks nest', () => {
     expect(ASYNC_pause_job()).to.equal(1);
     ASYNC_block_pause(); // ignored outside a job

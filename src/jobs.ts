@@ -112,6 +112,9 @@ function watchVmWatchdogs(): void {
   }
 }
 
+// How a pending runJob() ends itself when cancelJob() ends its job.
+const runs = new WeakMap<NativeAsyncJob, () => void>();
+
 function validateJob(job: unknown): asserts job is AsyncJob {
   if (!(job instanceof binding.AsyncJob)) throw invalidArgType('job', 'an instance of AsyncJob', job);
 }
@@ -333,6 +336,10 @@ export function cleanupThread(): void {
  * more on it. For jobs the program no longer wants: a paused job otherwise keeps its host thread
  * (or stack) until the thread's environment is torn down.
  *
+ * A job that {@link runJob} runs may be cancelled too (its handle from `getCurrentJob()`): the
+ * run stops waiting, frees its WaitCtx (the cleanups run within `cancelJob()`) and rejects with
+ * `ERR_ASYNCJOB_JOB_CANCELLED`.
+ *
  * Throws `ERR_ASYNCJOB_JOB_FINISHED` for a finished job and `ERR_ASYNCJOB_JOB_RUNNING` for a
  * running one.
  * @example
@@ -343,6 +350,9 @@ export function cancelJob(job: AsyncJob): void {
   validateJob(job);
   binding.cancelJob(job);
   resources.get(job)?.emitDestroy();
+  const endRun = runs.get(job);
+  runs.delete(job);
+  endRun?.();
 }
 
 /**
@@ -357,8 +367,9 @@ export function cancelJob(job: AsyncJob): void {
  * does. The WaitCtx is freed (cleanups run) when the job ends.
  *
  * Rejects with `TypeError` for a bad `func`, `ERR_ASYNCJOB_NO_JOBS` when the pool is full or
- * the process is at its {@link jobLimits}, and
- * `ERR_ASYNCJOB_BAD_FD` (ending the job) when a wait fd cannot be watched.
+ * the process is at its {@link jobLimits}, `ERR_ASYNCJOB_BAD_FD` (ending the job) when a wait fd
+ * cannot be watched, and `ERR_ASYNCJOB_JOB_CANCELLED` when {@link cancelJob} ends the job (the
+ * WaitCtx is freed then too, and nothing of the run keeps the process alive).
  * @example
  * const sum = await runJob((a: number, b: number) => {
  *   pauseJob(); // resumed on the next turn of the event loop
@@ -378,6 +389,7 @@ export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | Nativ
     let woken = false;
     let onWake: (() => void) | null = null;
     let cancelWait: (() => void) | null = null;
+    let resumeImmediate: ReturnType<typeof setImmediate> | null = null;
     // A job waiting for its callback keeps the process alive, like any pending operation: the
     // callback may come from a native thread that holds nothing on the event loop.
     let keepAlive: ReturnType<typeof setInterval> | null = null;
@@ -393,6 +405,8 @@ export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | Nativ
     const stopWaiting = () => {
       cancelWait?.();
       cancelWait = null;
+      if (resumeImmediate !== null) clearImmediate(resumeImmediate);
+      resumeImmediate = null;
       onWake = null;
       if (keepAlive !== null) clearInterval(keepAlive);
       keepAlive = null;
@@ -402,6 +416,7 @@ export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | Nativ
     const settle = (outcome: { value: R } | { error: unknown }) => {
       stopWaiting();
       if (job !== null) {
+        runs.delete(job);
         try {
           cancelJob(job);
         } catch {
@@ -420,7 +435,12 @@ export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | Nativ
 
     const resumeSoon = () => {
       stopWaiting();
-      setImmediate(step);
+      resumeImmediate = setImmediate(step);
+    };
+
+    const cancelled = () => {
+      job = null; // cancelJob() has ended it
+      settle({ error: asyncjobError('ERR_ASYNCJOB_JOB_CANCELLED', 'runJob(): the job was cancelled with cancelJob()') });
     };
 
     const waitForWake = () => {
@@ -445,6 +465,7 @@ export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | Nativ
     };
 
     function step(): void {
+      resumeImmediate = null;
       let result: StartResult<R>;
       try {
         ctx.setStatus(ASYNC_STATUS_OK);
@@ -460,7 +481,8 @@ export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | Nativ
       }
       switch (result.status) {
         case ASYNC_PAUSE:
-          job = result.job;
+          job = result.job!;
+          runs.set(job, cancelled);
           try {
             waitForWake();
           } catch (error) {

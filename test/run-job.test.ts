@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { AsyncLocalStorage } from 'node:async_hooks';
 import {
@@ -8,6 +9,7 @@ import {
   ASYNC_STATUS_ERR,
   ASYNC_STATUS_OK,
   AsyncJob,
+  cancelJob,
   getCurrentJob,
   getWaitCtx,
   initThread,
@@ -466,6 +468,76 @@ describe('runJob()', () => {
         expect(closed).to.deep.equal([readFd, writeFd]);
         expect(() => fs.fstatSync(readFd)).to.throw().with.property('code', 'EBADF');
       });
+    });
+  });
+
+  describe('cancelJob() on a runJob() job', () => {
+    async function expectCancelled(promise: Promise<unknown>): Promise<void> {
+      const r = await settle(within(promise, 5000, 'the cancelled run'));
+      expect(r.ok).to.equal(false);
+      expect(r.value).to.be.instanceOf(Error).with.property('code', 'ERR_ASYNCJOB_JOB_CANCELLED');
+      expect((r.value as Error).message).to.contain('cancelJob()');
+    }
+
+    onPosix('waiting on a pipe (POSIX)', () => {
+      it('rejects the run, stops its wait and frees its WaitCtx: the cleanup closes the fds', async () => {
+        const [readFd, writeFd] = pipe();
+        let job: AsyncJob | null = null;
+        let jobCtx: WaitCtx | null = null;
+        let resumed = false;
+        const closed: number[] = [];
+        const promise = runJob(() => {
+          job = getCurrentJob();
+          jobCtx = myCtx();
+          jobCtx.setWaitFd('pipe', readFd, null, () => {
+            fs.closeSync(readFd);
+            fs.closeSync(writeFd);
+            closed.push(readFd, writeFd);
+          });
+          pauseJob();
+          resumed = true;
+        });
+        await sleep(10);
+        cancelJob(job!);
+        expect(closed, 'cleanups ran within cancelJob()').to.deep.equal([readFd, writeFd]);
+        expect(jobCtx!.freed).to.equal(true);
+        await expectCancelled(promise);
+        expect(resumed).to.equal(false);
+        expect(() => fs.fstatSync(readFd)).to.throw().with.property('code', 'EBADF');
+      });
+    });
+
+    it('between resumes (no fds, status OK): the job is not started again on the next turn', async () => {
+      let starts = 0;
+      let job: AsyncJob | null = null;
+      const promise = runJob(() => {
+        starts++;
+        job = getCurrentJob();
+        for (;;) pauseJob();
+      });
+      cancelJob(job!); // its resume is already scheduled for the next turn of the loop
+      await expectCancelled(promise);
+      for (let i = 0; i < 3; i++) await nextImmediate();
+      expect(starts).to.equal(1);
+    });
+
+    it('waiting for its callback (EAGAIN): nothing keeps the process alive afterwards', () => {
+      const child = `
+        const { runJob, pauseJob, getCurrentJob, getWaitCtx, cancelJob, ASYNC_STATUS_EAGAIN } = require(process.argv[1]);
+        let job;
+        runJob(() => {
+          job = getCurrentJob();
+          getWaitCtx(job).setStatus(ASYNC_STATUS_EAGAIN);
+          pauseJob();
+        }).catch((error) => console.log(error.code));
+        setTimeout(() => cancelJob(job), 10);
+      `;
+      const result = spawnSync(process.execPath, ['-e', child, require.resolve('asyncjob')], {
+        encoding: 'utf8',
+        timeout: 5000,
+      });
+      expect(result.status, `the child exited by itself; stderr: ${result.stderr}`).to.equal(0);
+      expect(result.stdout.trim()).to.equal('ERR_ASYNCJOB_JOB_CANCELLED');
     });
   });
 

@@ -188,7 +188,8 @@ export class WaitCtx extends binding.WaitCtx {
   /**
    * Waits without blocking for one of the fds set now to become readable (or at end of file or
    * in error: a read would not block). Resolves with every fd readable at that moment; with
-   * `[]` when no fds are set, or when `timeout` ms pass first. It watches fds only: a call of
+   * `[]` on the next turn of the event loop when no fds are set (so a loop of waits and resumes
+   * lets timers and I/O run), or when `timeout` ms pass first. It watches fds only: a call of
    * the stored callback does not end it.
    *
    * Rejects with `TypeError`/`RangeError` for bad options, with an `AbortError` (code
@@ -210,7 +211,14 @@ export class WaitCtx extends binding.WaitCtx {
     }
     if (signal?.aborted) throw new AbortError(signal);
     const fds = this.getAllFds();
-    if (fds.length === 0) return [];
+    if (fds.length === 0) {
+      // A turn of the event loop, not a microtask: `while (paused) { await ctx.wait(); resume }`
+      // must let timers and I/O run between resumes. (setImmediate, not pollFds' zero timer:
+      // libuv before 1.47 reruns a timer started from a timer callback in the same phase.)
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      if (signal?.aborted) throw new AbortError(signal);
+      return [];
+    }
     return new Promise<number[]>((resolve, reject) => {
       const onAbort = () => {
         cancel();

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { pipe, WaitCtx } from 'asyncjob';
+import { ASYNC_PAUSE, cancelJob, pauseJob, pipe, startJob, WaitCtx } from 'asyncjob';
 
 const onPosix = process.platform === 'win32' ? describe.skip : describe;
 const onWindows = process.platform === 'win32' ? describe : describe.skip;
@@ -326,12 +326,39 @@ describe('WaitCtx', () => {
     });
   });
 
-  it('wait() resolves with [] at once when no fds are set, whatever the timeout', async () => {
+  it('wait() resolves with [] on the next turn of the event loop when no fds are set, whatever the timeout', async () => {
     const started = Date.now();
+    let turned = false;
+    setImmediate(() => {
+      turned = true;
+    });
     expect(await ctx.wait()).to.deep.equal([]);
+    expect(turned, 'not in a microtask').to.equal(true);
     expect(await ctx.wait({ timeout: 10000 })).to.deep.equal([]);
     expect(Date.now() - started).to.be.below(1000);
     expect(ctx.waitSync()).to.deep.equal([]);
+  });
+
+  it('wait() with no fds drives the documented loop for a job that waits for a timer', async () => {
+    let fired = false;
+    setTimeout(() => {
+      fired = true;
+    }, 20);
+    let r = startJob(null, ctx, () => {
+      while (!fired) pauseJob();
+      return 'timer fired';
+    });
+    let iterations = 0;
+    const started = Date.now();
+    // A wait that never yields to the event loop starves the timer: give up after 2 s.
+    while (r.status === ASYNC_PAUSE && Date.now() - started < 2000) {
+      await ctx.wait();
+      iterations++;
+      r = startJob(r.job, null, null);
+    }
+    if (r.status === ASYNC_PAUSE) cancelJob(r.job!);
+    expect(r.ret, `after ${iterations} iterations`).to.equal('timer fired');
+    expect(iterations, 'about one per turn of the event loop for 20 ms').to.be.below(10000);
   });
 
   it('survives many contexts that are dropped without free() (garbage collection)', () => {

@@ -34,6 +34,13 @@ class AbortError extends Error {
   }
 }
 
+// The native accessor checks its receiver's type tag, which no prototype trick can fake: reading
+// it is the receiver check of the methods defined here, before their arguments are looked at.
+const nativeFreed = Object.getOwnPropertyDescriptor(binding.WaitCtx.prototype, 'freed')!.get!;
+function validateThis(self: unknown): void {
+  nativeFreed.call(self);
+}
+
 function validateFds(fds: unknown): asserts fds is number[] {
   if (!Array.isArray(fds)) throw invalidArgType('fds', 'an instance of Array', fds);
   fds.forEach((fd, i) => validateInteger(fd, `fds[${i}]`, 0, MAX_FD));
@@ -45,7 +52,9 @@ function validateFds(fds: unknown): asserts fds is number[] {
  * keys. Release it with {@link WaitCtx.free} (or `using`), which runs the fds' cleanups; one that
  * is only garbage-collected releases its memory without running them.
  *
- * Every method throws an Error with code `ERR_ASYNCJOB_WAIT_CTX_FREED` once it is freed.
+ * Every method throws an Error with code `ERR_ASYNCJOB_WAIT_CTX_FREED` once it is freed, and every
+ * method and accessor a `TypeError` (`ERR_INVALID_ARG_TYPE`) when called on anything but a
+ * WaitCtx (`Reflect.apply(ctx.getFd, other, [])`); `wait()` rejects with them.
  * @example
  * import * as fs from 'node:fs';
  * import { WaitCtx, pipe } from 'asyncjob';
@@ -88,6 +97,7 @@ export class WaitCtx extends binding.WaitCtx {
    * ctx.setWaitFd(key, readFd, { engine: 'hw' }, (ctx, key, fd) => fs.closeSync(fd));
    */
   override setWaitFd(key: unknown, fd: number, customData?: unknown, cleanup?: WaitFdCleanup): boolean {
+    validateThis(this);
     validateInteger(fd, 'fd', 0, MAX_FD);
     if (cleanup !== undefined) validateFunction(cleanup, 'cleanup');
     return super.setWaitFd(key, fd, customData, cleanup);
@@ -146,6 +156,7 @@ export class WaitCtx extends binding.WaitCtx {
    * ctx.setCallback((job) => { resumeLater(job); return 1; }, job);
    */
   override setCallback(callback: WaitCtxCallback | null, arg?: unknown): boolean {
+    validateThis(this);
     if (callback !== null && typeof callback !== 'function') {
       throw invalidArgType('callback', 'of type function or null', callback);
     }
@@ -172,6 +183,7 @@ export class WaitCtx extends binding.WaitCtx {
    * ctx.setStatus(ASYNC_STATUS_EAGAIN);
    */
   override setStatus(status: number): boolean {
+    validateThis(this);
     validateInteger(status, 'status', -(2 ** 31), 2 ** 31 - 1);
     return super.setStatus(status);
   }
@@ -203,6 +215,7 @@ export class WaitCtx extends binding.WaitCtx {
    * if (readable.length === 0) console.log('timed out');
    */
   async wait(options: WaitOptions = {}): Promise<number[]> {
+    validateThis(this);
     if (options === null || typeof options !== 'object') throw invalidArgType('options', 'of type object', options);
     const { timeout, signal } = options;
     if (timeout !== undefined) validateInteger(timeout, 'options.timeout', 0, MAX_TIMEOUT);
@@ -243,6 +256,7 @@ export class WaitCtx extends binding.WaitCtx {
    * const readable = ctx.waitSync(100);
    */
   waitSync(timeoutMs = -1): number[] {
+    validateThis(this);
     validateInteger(timeoutMs, 'timeoutMs', -1, MAX_TIMEOUT);
     return this.pollFdsSync(this.getAllFds(), timeoutMs);
   }
@@ -261,6 +275,7 @@ export class WaitCtx extends binding.WaitCtx {
     timeoutMs: number,
     done: (error: Error | null, readable: number[]) => void,
   ): () => void {
+    validateThis(this);
     validateFds(fds);
     validateInteger(timeoutMs, 'timeoutMs', -1, MAX_TIMEOUT);
     validateFunction(done, 'done');
@@ -274,6 +289,7 @@ export class WaitCtx extends binding.WaitCtx {
    * const [readable] = ctx.pollFdsSync([readFd], 0);
    */
   override pollFdsSync(fds: number[], timeoutMs: number): number[] {
+    validateThis(this);
     validateFds(fds);
     validateInteger(timeoutMs, 'timeoutMs', -1, MAX_TIMEOUT);
     return super.pollFdsSync(fds, timeoutMs);
@@ -304,6 +320,7 @@ export class WaitCtx extends binding.WaitCtx {
    * } // cleanup(ctx, 'k', fd, null) has run
    */
   [disposeSymbol](): void {
+    validateThis(this);
     this.free();
   }
 }

@@ -86,6 +86,64 @@ describe('misuse never crashes the process', () => {
   });
 });
 
+describe('every method and accessor of the addon\'s classes checks its receiver', () => {
+  // As Node's own "Illegal invocation" cases, but coded: nothing reads another object (an AsyncJob
+  // handle, another addon's tagged object) as a WaitCtx.
+  async function expectRefused(fn: (...args: unknown[]) => unknown, self: unknown, what: string): Promise<void> {
+    let error: unknown;
+    try {
+      const result = Reflect.apply(fn, self, []);
+      if (!(result instanceof Promise)) expect.fail(`${what} on ${inspect(self)} returned ${inspect(result)}`);
+      await result;
+      expect.fail(`${what} on ${inspect(self)} resolved`);
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error, `${what} on ${inspect(self)}`).to.be.instanceOf(TypeError).with.property('code', 'ERR_INVALID_ARG_TYPE');
+    expect((error as Error).message, what).to.contain('"this" argument must be an instance of WaitCtx');
+  }
+
+  it('WaitCtx (the class and its native base), AsyncJob, NativeJobFunction: every own member', async () => {
+    const path = require('node:path') as typeof import('node:path');
+    const client = require(path.resolve(__dirname, '..', '..', 'test', 'native-client', 'index.js')) as {
+      pauser(n: number): asyncjob.NativeJobFunction;
+      wrongTagObject(): object;
+      untaggedExternal(): object;
+    };
+    const { WaitCtx, AsyncJob, NativeJobFunction } = asyncjob;
+    const nativeWaitCtx = Object.getPrototypeOf(WaitCtx.prototype) as object;
+    const live = new WaitCtx();
+    const paused = asyncjob.startJob(null, null, () => asyncjob.pauseJob());
+    const receivers: unknown[] = [
+      undefined, null, 0, 'x', {}, () => 1, new Proxy(live, {}),
+      Object.create(WaitCtx.prototype), Object.create(nativeWaitCtx), WaitCtx.prototype, nativeWaitCtx,
+      paused.job, AsyncJob.prototype, client.pauser(1), asyncjob.nativeApi,
+      client.wrongTagObject(), client.untaggedExternal(),
+    ];
+    const members: string[] = [];
+    for (const [name, prototype] of [
+      ['WaitCtx', WaitCtx.prototype], ['native WaitCtx', nativeWaitCtx],
+      ['AsyncJob', AsyncJob.prototype], ['NativeJobFunction', NativeJobFunction.prototype],
+    ] as const) {
+      for (const key of Reflect.ownKeys(prototype)) {
+        if (key === 'constructor') continue;
+        const descriptor = Object.getOwnPropertyDescriptor(prototype, key)!;
+        for (const fn of [descriptor.value, descriptor.get, descriptor.set]) {
+          if (typeof fn !== 'function') continue;
+          members.push(`${name}.${String(key)}`);
+          for (const self of receivers) await expectRefused(fn, self, `${name}.${String(key)}`);
+        }
+      }
+    }
+    expect(members).to.include.members(['WaitCtx.wait', 'WaitCtx.waitSync', 'native WaitCtx.freed', 'native WaitCtx.getFd']);
+    // AsyncJob and NativeJobFunction are opaque handles: no members to misuse.
+    expect(members.filter((m) => !m.includes('WaitCtx'))).to.deep.equal([]);
+    expect(live.freed, 'the real WaitCtx behind the proxy is untouched').to.equal(false);
+    asyncjob.cancelJob(paused.job!);
+    live.free();
+  });
+});
+
 describe('loading beside another copy of asyncjob', () => {
   it('loads when the global nativeApi slot is already taken (a nested second copy)', () => {
     const { spawnSync } = require('node:child_process') as typeof import('node:child_process');

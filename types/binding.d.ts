@@ -17,7 +17,9 @@ export interface NativeJobFunction {
 
 /**
  * The native WaitCtx class: OpenSSL's ASYNC_WAIT_CTX over the core's asyncjob_wait_ctx. Every
- * method throws ERR_ASYNCJOB_WAIT_CTX_FREED after free(). Keys compare by SameValueZero.
+ * method throws ERR_ASYNCJOB_WAIT_CTX_FREED after free(). Keys compare by SameValueZero. Every
+ * method and the `freed` accessor check their receiver's type tag: TypeError ERR_INVALID_ARG_TYPE
+ * for anything but a WaitCtx.
  */
 export interface NativeWaitCtx {
   setWaitFd(

@@ -114,24 +114,28 @@ Napi::Function WaitCtx::Define(Napi::Env env) {
   state->mapSet = Napi::Persistent(mapPrototype.Get("set").As<Napi::Function>());
   state->mapDelete = Napi::Persistent(mapPrototype.Get("delete").As<Napi::Function>());
 
-  Napi::Function constructor = DefineClass(
-      env, "WaitCtx",
-      {
-          InstanceMethod<&WaitCtx::SetWaitFd>("setWaitFd"),
-          InstanceMethod<&WaitCtx::GetFd>("getFd"),
-          InstanceMethod<&WaitCtx::GetAllFds>("getAllFds"),
-          InstanceMethod<&WaitCtx::GetChangedFds>("getChangedFds"),
-          InstanceMethod<&WaitCtx::ClearFd>("clearFd"),
-          InstanceMethod<&WaitCtx::SetCallback>("setCallback"),
-          InstanceMethod<&WaitCtx::GetCallback>("getCallback"),
-          InstanceMethod<&WaitCtx::SetStatus>("setStatus"),
-          InstanceMethod<&WaitCtx::GetStatus>("getStatus"),
-          InstanceMethod<&WaitCtx::PollFds>("pollFds"),
-          InstanceMethod<&WaitCtx::PollFdsSync>("pollFdsSync"),
-          InstanceMethod<&WaitCtx::Free>("free"),
-          InstanceAccessor<&WaitCtx::GetFreed>("freed"),
-      },
-      state);
+  Napi::Function constructor = DefineClass(env, "WaitCtx", {}, state);
+  // On the prototype, not as class members: Napi::ObjectWrap reads any wrapped receiver (an
+  // AsyncJob too) as a WaitCtx, napi_define_class checks an accessor's receiver not at all and a
+  // method's with an uncoded "Illegal invocation". Checked<> checks the type tag instead.
+  const auto method = [](const char* name, Napi::Function function) {
+    return Napi::PropertyDescriptor::Value(name, function, napi_default);
+  };
+  constructor.Get("prototype").As<Napi::Object>().DefineProperties({
+      method("setWaitFd", Napi::Function::New<Checked<&WaitCtx::SetWaitFd>>(env, "setWaitFd")),
+      method("getFd", Napi::Function::New<Checked<&WaitCtx::GetFd>>(env, "getFd")),
+      method("getAllFds", Napi::Function::New<Checked<&WaitCtx::GetAllFds>>(env, "getAllFds")),
+      method("getChangedFds", Napi::Function::New<Checked<&WaitCtx::GetChangedFds>>(env, "getChangedFds")),
+      method("clearFd", Napi::Function::New<Checked<&WaitCtx::ClearFd>>(env, "clearFd")),
+      method("setCallback", Napi::Function::New<Checked<&WaitCtx::SetCallback>>(env, "setCallback")),
+      method("getCallback", Napi::Function::New<Checked<&WaitCtx::GetCallback>>(env, "getCallback")),
+      method("setStatus", Napi::Function::New<Checked<&WaitCtx::SetStatus>>(env, "setStatus")),
+      method("getStatus", Napi::Function::New<Checked<&WaitCtx::GetStatus>>(env, "getStatus")),
+      method("pollFds", Napi::Function::New<Checked<&WaitCtx::PollFds>>(env, "pollFds")),
+      method("pollFdsSync", Napi::Function::New<Checked<&WaitCtx::PollFdsSync>>(env, "pollFdsSync")),
+      method("free", Napi::Function::New<Checked<&WaitCtx::Free>>(env, "free")),
+      Napi::PropertyDescriptor::Accessor<Checked<&WaitCtx::GetFreed>>("freed", napi_default),
+  });
   constructor.AddFinalizer([](Napi::Env, ClassState* classState) { delete classState; }, state);
   return constructor;
 }
@@ -149,6 +153,13 @@ WaitCtx* WaitCtx::FromValue(Napi::Value value) {
     return nullptr;
   }
   return static_cast<WaitCtx*>(instance);
+}
+
+template <Napi::Value (WaitCtx::*Method)(const Napi::CallbackInfo&)>
+Napi::Value WaitCtx::Checked(const Napi::CallbackInfo& info) {
+  WaitCtx* self = FromValue(info.This());
+  if (self == nullptr) throw InvalidArgType(info.Env(), "this", "an instance of WaitCtx", info.This());
+  return (self->*Method)(info);
 }
 
 WaitCtx::WaitCtx(const Napi::CallbackInfo& info)

@@ -83,6 +83,10 @@ class WaitCtx : public Napi::ObjectWrap<WaitCtx> {
   Napi::Value PollFdsSync(const Napi::CallbackInfo& info);
   Napi::Value Free(const Napi::CallbackInfo& info);
   Napi::Value GetFreed(const Napi::CallbackInfo& info);
+  // A method or accessor of the prototype: Method on the receiver if it is a (type-tagged)
+  // WaitCtx, else a TypeError ERR_INVALID_ARG_TYPE.
+  template <Napi::Value (WaitCtx::*Method)(const Napi::CallbackInfo&)>
+  static Napi::Value Checked(const Napi::CallbackInfo& info);
 
   void ThrowIfFreed(Napi::Env env) const;
   Napi::Object Store() const;

@@ -367,9 +367,11 @@ export function cancelJob(job: AsyncJob): void {
  * does. The WaitCtx is freed (cleanups run) when the job ends.
  *
  * Rejects with `TypeError` for a bad `func`, `ERR_ASYNCJOB_NO_JOBS` when the pool is full or
- * the process is at its {@link jobLimits}, `ERR_ASYNCJOB_BAD_FD` (ending the job) when a wait fd
- * cannot be watched, and `ERR_ASYNCJOB_JOB_CANCELLED` when {@link cancelJob} ends the job (the
- * WaitCtx is freed then too, and nothing of the run keeps the process alive).
+ * the process is at its {@link jobLimits}, `ERR_ASYNCJOB_BAD_FD` when a wait fd cannot be
+ * watched or the `SystemError` (`EMFILE`, …) of {@link WaitCtx.wait} when the process is out of
+ * fds for the watch (either way ending the job and freeing the WaitCtx, as nothing could resume
+ * it), and `ERR_ASYNCJOB_JOB_CANCELLED` when {@link cancelJob} ends the job (the WaitCtx is freed
+ * then too, and nothing of the run keeps the process alive).
  * @example
  * const sum = await runJob((a: number, b: number) => {
  *   pauseJob(); // resumed on the next turn of the event loop

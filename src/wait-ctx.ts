@@ -207,8 +207,9 @@ export class WaitCtx extends binding.WaitCtx {
    * Rejects with `TypeError`/`RangeError` for bad options, with an `AbortError` (code
    * `ABORT_ERR`, `cause` the signal's reason) when `signal` is or gets aborted, with
    * `ERR_ASYNCJOB_BAD_FD` when an fd cannot be watched (not open, a regular file, or watched by
-   * the event loop already), and with `ERR_ASYNCJOB_WAIT_CTX_FREED` when the context is freed
-   * before or during the wait. Not supported on Windows yet (`ERR_ASYNCJOB_UNSUPPORTED`).
+   * the event loop already), with a `SystemError`-shaped error (code `EMFILE`, negative `errno`,
+   * `syscall`, `fd`) when the process is out of fds (or memory) for the watch, and with
+   * `ERR_ASYNCJOB_WAIT_CTX_FREED` when the context is freed before or during the wait. Not supported on Windows yet (`ERR_ASYNCJOB_UNSUPPORTED`).
    * Watching an fd puts it into non-blocking mode, as libuv does.
    * @example
    * const readable = await ctx.wait({ timeout: 1000, signal: AbortSignal.timeout(5000) });
@@ -265,8 +266,8 @@ export class WaitCtx extends binding.WaitCtx {
    * The event-loop wait under {@link WaitCtx.wait}, on the given fds: calls
    * `done(null, readable)` once on the first readiness, `done(null, fds readable by then)`
    * after `timeoutMs` (-1: never; with no fds: at once), or `done(error)`
-   * (`ERR_ASYNCJOB_BAD_FD`, `ERR_ASYNCJOB_WAIT_CTX_FREED`). Returns a function that cancels the
-   * wait; `done` is then never called.
+   * (`ERR_ASYNCJOB_BAD_FD`, a `SystemError` such as `EMFILE`, `ERR_ASYNCJOB_WAIT_CTX_FREED`).
+   * Returns a function that cancels the wait; `done` is then never called.
    * @example
    * const cancel = ctx.pollFds(ctx.getAllFds(), -1, (error, readable) => resume(job));
    */

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { ASYNC_PAUSE, cancelJob, pauseJob, pipe, startJob, WaitCtx } from 'asyncjob';
 
 const onPosix = process.platform === 'win32' ? describe.skip : describe;
@@ -522,6 +523,54 @@ onPosix('WaitCtx on POSIX (real fds)', () => {
     expect(error).to.have.property('code', 'ERR_ASYNCJOB_BAD_FD');
     expect(error).to.have.property('fd', readFd);
     expect(error.message).to.contain(`fd ${readFd}`).and.to.contain('EBADF');
+  });
+
+  it('out of fds (EMFILE): wait() and runJob() reject with a SystemError, not ERR_ASYNCJOB_BAD_FD', () => {
+    // In a child whose fd table is full (a low RLIMIT_NOFILE, filled up): watching a healthy fd
+    // needs a duplicate of it, which fails with EMFILE.
+    const child = `
+      const fs = require('node:fs');
+      const { WaitCtx, pipe, runJob, pauseJob, getCurrentJob, getWaitCtx } = require(process.argv[1]);
+      const [readFd, writeFd] = pipe();
+      const ctx = new WaitCtx();
+      ctx.setWaitFd('k', readFd);
+      const fillers = [];
+      try {
+        for (;;) fillers.push(fs.openSync('/dev/null', 'r'));
+      } catch (error) {
+        if (error.code !== 'EMFILE') throw error;
+      }
+      const shape = (e) => ({ name: e.name, code: e.code, errno: e.errno, syscall: e.syscall, message: e.message });
+      (async () => {
+        const out = { fillers: fillers.length };
+        await ctx.wait().then(() => { out.wait = 'resolved'; }, (e) => { out.wait = shape(e); });
+        out.cleanups = 0;
+        await runJob(() => {
+          getWaitCtx(getCurrentJob()).setWaitFd('k', readFd, null, () => out.cleanups++);
+          pauseJob();
+          out.resumed = true;
+        }).then(() => { out.run = 'resolved'; }, (e) => { out.run = shape(e); });
+        fillers.forEach((fd) => fs.closeSync(fd));
+        fs.writeSync(writeFd, 'x');
+        out.afterwards = await ctx.wait();
+        out.readFd = readFd;
+        console.log(JSON.stringify(out));
+      })();
+    `;
+    const result = spawnSync('/bin/sh', ['-c', 'ulimit -n 64 && exec "$0" -e "$1" "$2"', process.execPath, child, require.resolve('asyncjob')], {
+      encoding: 'utf8',
+      timeout: 30000,
+    });
+    expect(result.status, `stderr: ${result.stderr}`).to.equal(0);
+    const out = JSON.parse(result.stdout);
+    expect(out.fillers).to.be.greaterThan(0);
+    const emfile = { name: 'Error', code: 'EMFILE', errno: -os.constants.errno.EMFILE, syscall: 'fcntl' };
+    expect(out.wait).to.deep.include(emfile);
+    expect(out.wait.message).to.contain('EMFILE');
+    expect(out.run, 'runJob rejects with it').to.deep.include(emfile);
+    expect(out.resumed, 'the job is cancelled, not resumed').to.equal(undefined);
+    expect(out.cleanups, 'its WaitCtx is freed').to.equal(1);
+    expect(out.afterwards, 'the fd itself was fine').to.deep.equal([out.readFd]);
   });
 
   it('wait() rejects with ERR_ASYNCJOB_WAIT_CTX_FREED when the context is freed meanwhile', async () => {

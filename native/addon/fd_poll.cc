@@ -35,6 +35,12 @@ std::string BadFdMessage(int fd, int uvErr) {
   return "fd " + std::to_string(fd) + " cannot be watched: " + name + " (" + uv_strerror(uvErr) + ")";
 }
 
+// Whether a failure to watch an fd is the process's or the system's (out of fds or memory),
+// not the fd's: it is then reported as what it is, a SystemError, not as a bad fd.
+bool OutOfResources(int uvErr) {
+  return uvErr == UV_EMFILE || uvErr == UV_ENFILE || uvErr == UV_ENOMEM || uvErr == UV_ENOSPC;
+}
+
 // A coded Error, with the `fd` it is about when fd >= 0.
 Napi::Error WaitError(Napi::Env env, const std::string& code, const std::string& message, int fd) {
   Napi::Error error = CodedError(env, code.c_str(), message);
@@ -128,7 +134,7 @@ std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds
     // fd) each watch a duplicate of their own.
     const int watched = fcntl(fd, F_DUPFD_CLOEXEC, 0);
     if (watched < 0) {
-      poll->FailSoon("ERR_ASYNCJOB_BAD_FD", BadFdMessage(fd, uv_translate_sys_error(errno)), fd);
+      poll->CannotWatch(fd, "fcntl", uv_translate_sys_error(errno));
       break;
     }
     auto* watch = new Holder<uv_poll_t>{{}, poll, fd, watched};
@@ -136,7 +142,7 @@ std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds
     if (err != 0) {
       close(watched);
       delete watch;  // never initialised: nothing to close
-      poll->FailSoon("ERR_ASYNCJOB_BAD_FD", BadFdMessage(fd, err), fd);
+      poll->CannotWatch(fd, "uv_poll_init", err);
       break;
     }
     watch->handle.data = watch;
@@ -144,7 +150,7 @@ std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds
     poll->openHandles_++;
     err = uv_poll_start(&watch->handle, UV_READABLE, OnReadable);
     if (err != 0) {
-      poll->FailSoon("ERR_ASYNCJOB_BAD_FD", BadFdMessage(fd, err), fd);
+      poll->CannotWatch(fd, "uv_poll_start", err);
       break;
     }
   }
@@ -190,6 +196,14 @@ void FdPoll::FailSoon(const char* code, const std::string& message, int fd) {
   uv_timer_start(&timer_->handle, OnTimer, 0, 0);
 }
 
+void FdPoll::CannotWatch(int fd, const char* call, int uvErr) {
+  if (!OutOfResources(uvErr)) return FailSoon("ERR_ASYNCJOB_BAD_FD", BadFdMessage(fd, uvErr), fd);
+  if (state_ != State::kWatching) return;
+  errorSyscall_ = call;  // Finish reports a SystemError
+  errorUvErr_ = uvErr;
+  FailSoon(uv_err_name(uvErr), uv_strerror(uvErr), fd);
+}
+
 void FdPoll::OnReadable(uv_poll_t* handle, int /*status*/, int /*events*/) {
   auto* watch = static_cast<Holder<uv_poll_t>*>(handle->data);
   std::shared_ptr<FdPoll> poll = watch->poll;  // Finish closes the handle
@@ -230,7 +244,12 @@ void FdPoll::Finish(bool failed, const std::vector<int>& readable) {
   v8::HandleScope scope(isolate_);
   try {
     napi_value argv[2];
-    if (failed) {
+    if (failed && errorSyscall_ != nullptr) {
+      Napi::Error error = SystemError(env, errorSyscall_, -errorUvErr_);
+      error.Set("fd", Napi::Number::New(env, errorFd_));
+      argv[0] = error.Value();
+      argv[1] = env.Undefined();
+    } else if (failed) {
       argv[0] = WaitError(env, errorCode_, errorMessage_, errorFd_).Value();
       argv[1] = env.Undefined();
     } else {

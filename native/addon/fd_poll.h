@@ -37,7 +37,8 @@ class FdPoll {
   // readiness, with every fd readable at that moment; done(null, fds readable by then, usually
   // []) after timeoutMs (negative: never; with no fds: on the next turn of the loop);
   // done(error) with code ERR_ASYNCJOB_BAD_FD (and `fd`) when an fd cannot be watched (not
-  // open: EBADF). The handles hold the poll until they are closed.
+  // open: EBADF), or with a SystemError (code EMFILE, negative errno, syscall, and `fd`) when the
+  // watch cannot be set up for want of fds or memory. The handles hold the poll until closed.
   static std::shared_ptr<FdPoll> Start(Napi::Env env, const std::vector<int>& fds,
                                        int64_t timeoutMs, Napi::Function done);
   // A JavaScript function that cancels `poll` (if it still exists): done is then never called.
@@ -59,6 +60,9 @@ class FdPoll {
   explicit FdPoll(Napi::Env env, Napi::Function done);
   void SetError(const char* code, const std::string& message, int fd);  // for Finish(true)
   void FailSoon(const char* code, const std::string& message, int fd);
+  // `call` failed with uvErr while setting up the watch of fd: ERR_ASYNCJOB_BAD_FD, or a
+  // SystemError (with `fd`) when the process or system is out of fds or memory (EMFILE, …).
+  void CannotWatch(int fd, const char* call, int uvErr);
   // done(error built from errorCode_…) when failed, else done(null, readable).
   void Finish(bool failed, const std::vector<int>& readable);
   void ClosePolls();
@@ -83,6 +87,8 @@ class FdPoll {
   std::string errorCode_;
   std::string errorMessage_;
   int errorFd_ = -1;
+  const char* errorSyscall_ = nullptr;  // set: the error is a SystemError of this call
+  int errorUvErr_ = 0;
 };
 
 // poll(2): which of `fds` are readable within timeoutMs (negative: wait forever). No fds: []

@@ -101,27 +101,37 @@ export async function runSeed(seed, opts, env = makeEnv(opts)) {
 async function workerMain() {
   const opts = workerData;
   const env = makeEnv(opts);
+  parentPort.postMessage({ type: 'ready' });
   for (let k = 0; ; k++) {
     const seed = opts.seed + k * 1_000_003;
     const result = await runSeed(seed, { ...opts, mode: 'normal' }, env);
-    if (result.status !== 'pass') parentPort.postMessage(result);
+    parentPort.postMessage(result.status === 'pass' ? { type: 'progress' } : result);
     if (result.polluted) return;
   }
 }
 
 /** One seed of worker mode: returns its result line. */
 async function runWorkerSeed(seed, opts) {
-  const [delay] = fc.sample(fc.nat(80), { seed, numRuns: 1 });
-  const worker = new Worker(new URL(import.meta.url), { workerData: { ...opts, seed, mutant: opts.mutant } });
+  // Terminated a random delay after the worker is ready to run programs.
+  const [delay] = fc.sample(fc.nat(300), { seed, numRuns: 1 });
+  // The pipes' fds are opened by the addon and closed with fs.closeSync: not Node's to track.
+  const worker = new Worker(new URL(import.meta.url), { workerData: { ...opts, seed, mutant: opts.mutant }, trackUnmanagedFds: false });
+  let onReady;
+  const ready = new Promise((resolve) => { onReady = resolve; });
   const problems = [];
   let terminating = false;
   let exitError = null;
+  let programs = 0;
   worker.on('message', (m) => {
-    if (m.status === 'polluted') return;
+    if (m.type === 'ready') return onReady();
+    programs++;
+    if (m.type === 'progress' || m.status === 'polluted') return;
     problems.push(terminating ? { ...m, status: 'known', defect: 3, note: 'result after terminate() was called', mismatch: { ...m.mismatch, tags: [...(m.mismatch?.tags ?? []), 'after-terminate'] } } : m);
   });
-  worker.on('error', (e) => { exitError = e; });
-  await new Promise((resolve) => setTimeout(resolve, 20 + delay));
+  worker.on('error', (e) => { exitError = e; onReady(); });
+  worker.on('exit', () => onReady());
+  await ready;
+  await new Promise((resolve) => setTimeout(resolve, delay));
   terminating = true;
   let timer;
   const settled = await Promise.race([
@@ -129,7 +139,7 @@ async function runWorkerSeed(seed, opts) {
     new Promise((resolve) => { timer = setTimeout(() => resolve(false), 5000); }),
   ]);
   clearTimeout(timer);
-  const base = { type: 'result', seed, mode: 'worker', mutant: opts.mutant, steps: opts.steps, delay };
+  const base = { type: 'result', seed, mode: 'worker', mutant: opts.mutant, steps: opts.steps, delay, programs };
   if (!settled) {
     const known = knownDefectForTags(['terminate-timeout']);
     const mismatch = { what: 'worker.terminate() settles', expected: 'within 5000 ms', actual: 'still pending', tags: ['terminate-timeout'] };
@@ -145,7 +155,8 @@ async function runWorkerSeed(seed, opts) {
     return { ...base, status: 'new', mismatch: { what: 'a job on the main thread after terminate()', expected: "ret 'alive'", actual: JSON.stringify(r), tags: [] } };
   }
   const problem = problems.find((p) => p.status === 'new') ?? problems[0];
-  return problem === undefined ? { ...base, status: 'pass' } : { ...base, ...problem, type: 'result', seed, mode: 'worker', delay };
+  // A finding inside the worker names the program's own seed, which replays in normal mode too.
+  return problem === undefined ? { ...base, status: 'pass' } : { ...base, ...problem, type: 'result', seed, mode: 'worker', delay, programSeed: problem.seed };
 }
 
 async function chunkMain() {

@@ -17,7 +17,7 @@ const USAGE = `npm run fuzz -- [options]
   --seeds N          seeds to run per mode (default 100)
   --start S          first seed (default 0)
   --mode M           normal | gc | worker | all (default normal)
-  --steps K          most actions per program (default 80; gc 40)
+  --steps K          most actions per program (default 120; gc 60)
   --chunk C          seeds per child process (default 20)
   --jobs P           child processes at once (default 1)
   --time-limit T     stop starting chunks after T seconds
@@ -61,12 +61,15 @@ const GC_FLAGS = ['--stress-compaction', '--max-semi-space-size=1', '--expose-gc
 const SEED_TIMEOUT = { normal: 30000, worker: 30000, gc: 180000 };
 
 function stepsFor(mode, steps) {
-  return steps ?? (mode === 'gc' ? 40 : 80);
+  return steps ?? (mode === 'gc' ? 60 : 120);
 }
 
 /** The command that replays a finding. */
 function replayCommand(r) {
-  const parts = ['npm run fuzz --', `--mode ${r.mode}`, `--replay ${r.seed}${r.path ? `:${r.path}` : ''}`, `--steps ${r.steps}`];
+  // A finding inside a worker names its program's seed, which replays in normal mode too.
+  const seed = r.programSeed ?? r.seed;
+  const mode = r.programSeed !== undefined ? 'normal' : r.mode;
+  const parts = ['npm run fuzz --', `--mode ${mode}`, `--replay ${seed}${r.path ? `:${r.path}` : ''}`, `--steps ${r.steps}`];
   if (r.mutant) parts.push(`--mutant ${r.mutant}`);
   return parts.join(' ');
 }
@@ -170,6 +173,7 @@ async function record(findings, r, o) {
   else if (r.status === 'known') {
     for (const k of r.known ?? [r]) {
       const list = findings.known.get(k.defect) ?? [];
+      if (list.some((x) => x.seed === r.seed)) continue;
       list.push({ seed: r.seed, mode: r.mode, steps: r.steps, mutant: r.mutant, what: k.what ?? k.mismatch?.what });
       findings.known.set(k.defect, list);
     }

@@ -434,9 +434,10 @@ export class Run {
   do_ctxFree(a) {
     const ctx = this.pick(this.m.ctxs, a.ctx);
     if (ctx === undefined) return;
+    const wasFreed = ctx.freed;
     const { outcome, cleanups } = this.m.free(ctx);
-    // § ctx.free(): "ends pending waits with ERR_ASYNCJOB_WAIT_CTX_FREED".
-    if ('value' in outcome) for (const w of this.waits) if (w.ctx === ctx && w.expectFreed === false) w.expectFreed = true;
+    // § ctx.free(): "ends pending waits with ERR_ASYNCJOB_WAIT_CTX_FREED" (also when a cleanup throws).
+    if (!wasFreed && ctx.freed) for (const w of this.waits) if (w.ctx === ctx && w.expectFreed === false) w.expectFreed = true;
     this.cleanupLog = [];
     this.check(`free() of WaitCtx ${ctx.id}`, outcome, this.call(() => ctx.obj.free()));
     const log = this.cleanupLog;

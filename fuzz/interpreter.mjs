@@ -716,7 +716,7 @@ export class Run {
         throw new Error(`unknown runJob script ${a.script}`);
     }
     if (a.script !== 'badFunc') {
-      const started = this.m.startRun(pausesAtFirst);
+      const started = this.m.startRun(pausesAtFirst, typeof func !== 'function');
       if (started.expected !== undefined) expected = started.expected; // § runJob: ERR_ASYNCJOB_NO_JOBS "when the pool is full"
       run.job = started.job;
     }

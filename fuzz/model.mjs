@@ -147,7 +147,7 @@ export class Model {
     job.state = 'finished';
     job.blocked = 0; // "...and ends with it"
     if (job.ctx !== null) job.ctx.users.delete(job);
-    if (job.kind === 'js' && this.jobs.some((j) => j.kind === 'native' && j.startedBy === job && j.state === 'paused')) {
+    if (job.kind === 'js' && this.jobs.some((j) => (j.kind === 'native' || j.nativeRun) && j.startedBy === job && j.state === 'paused')) {
       this.nativePausedAfterJsParentFinished = true;
     }
   }
@@ -157,10 +157,10 @@ export class Model {
    * until the promise settles, which happens only while the event loop runs. Returns
    * { expected } when it cannot start, else { job }.
    */
-  startRun(pausesAtFirst) {
+  startRun(pausesAtFirst, native) {
     // "The promise rejects ... with ERR_ASYNCJOB_NO_JOBS when the pool is full".
     if (this.poolFull()) return { expected: error(Error, 'ERR_ASYNCJOB_NO_JOBS'), job: null };
-    const job = { id: this.jobs.length, kind: 'run', native: null, state: pausesAtFirst ? 'paused' : 'finished', ctx: null, blocked: 0, startedBy: this.current, handle: null, call: null };
+    const job = { id: this.jobs.length, kind: 'run', native: null, nativeRun: native, state: pausesAtFirst ? 'paused' : 'finished', ctx: null, blocked: 0, startedBy: this.current, handle: null, call: null };
     this.jobs.push(job);
     return { job };
   }

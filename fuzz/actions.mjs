@@ -93,6 +93,8 @@ export function action(mode) {
     a('ossl', 3, { op: fc.constantFrom('getAllFds', 'countFds', 'getFd', 'clearFd', 'current', 'capable', 'freeNull', 'status'), ctx: ref, key: fc.nat(KEY_COUNT - 1) }),
     // known defect 9's situation: rarer, as each hit ends its program
     a('osslJobRefThrows', 1, { gate: fc.nat(2) }),
+    // time spent running inside a job, where a worker's termination can land
+    a('spin', 2, { ms: fc.integer({ min: 1, max: 3 }) }),
     // the garbage collector
     a('gc', gcWeight),
     a('garbage', gcWeight),

@@ -100,7 +100,7 @@ export async function runSeed(seed, opts, env = makeEnv(opts)) {
 
 async function workerMain() {
   const opts = workerData;
-  const env = makeEnv(opts);
+  const env = { ...makeEnv(opts), slowCleanups: true };
   parentPort.postMessage({ type: 'ready' });
   for (let k = 0; ; k++) {
     const seed = opts.seed + k * 1_000_003;

@@ -451,6 +451,7 @@ export class Run {
 
   onCleanup(plan, ctx, key, fd, data) {
     if (this.emergency) return;
+    if (this.env.slowCleanups) spin(1); // worker mode: time for a termination to land in cleanups
     const record = { ctx, key, fd, data, probe: undefined };
     if (plan.kind === 'probe') {
       // § ctx.free(): "While cleanups run the context already counts as freed (ctx.freed is
@@ -883,6 +884,10 @@ export class Run {
     return junk.length === 2000 ? undefined : undefined;
   }
 
+  do_spin(a) {
+    spin(a.ms);
+  }
+
   do_settle() {} // inside a job: nothing (the event loop does not run while a job runs)
 
   // ---- helpers ----
@@ -939,6 +944,11 @@ export class Run {
     try { this.api.cleanupThread(); } catch { /* jobs in use */ }
     return this.client.jobsInUse() === 0 && this.api.getCurrentJob() === null;
   }
+}
+
+function spin(ms) {
+  const end = Date.now() + ms;
+  while (Date.now() < end);
 }
 
 function name(job) {

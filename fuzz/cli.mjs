@@ -216,8 +216,9 @@ function printNew(r) {
 
 function summary(mode, f) {
   const known = [...f.known.entries()].map(([id, l]) => `defect ${id}: ${l.length} (seeds ${l.slice(0, 8).map((x) => x.seed).join(', ')}${l.length > 8 ? ', …' : ''})`);
+  const knownCrashes = f.crashes.filter((c) => c.known).length;
   log(`\n[${mode}] ${f.ran} seeds in ${f.seconds.toFixed(0)} s: ${f.pass} pass, ${f.fresh.length} new mismatches, ${f.crashes.length} crashes/hangs` +
-    ` (${f.crashes.filter((c) => c.known).length} known)`);
+    (knownCrashes > 0 ? ` (${knownCrashes} of known defects)` : ''));
   if (known.length > 0) log(`  known open defects hit: ${known.join('; ')}`);
   for (const r of f.fresh) log(`  NEW: seed ${r.seed}: ${r.mismatch.what} — ${replayCommand(r)}`);
   for (const c of f.crashes) log(`  ${c.hung ? 'HANG' : 'CRASH'}: seed ${c.seed}${c.known ? ` (known defect ${c.known})` : ' (NEW)'} — ${replayCommand(c)}`);
@@ -282,7 +283,7 @@ async function mainCli() {
   else if (o.selfTest) ok = await selfTest({ ...o, seeds: o.seeds === 100 ? 60 : o.seeds });
   else if (o.ci) {
     // The bounded campaign of .ci/run: a few minutes, every mode, then the self-test.
-    const plan = [['normal', 120], ['gc', 6], ['worker', 30]];
+    const plan = [['normal', 150], ['gc', 40], ['worker', 30]];
     for (const [mode, seeds] of plan) ok = summary(mode, await campaign({ ...o, seeds }, mode, deadline)) && ok;
     ok = (await selfTest({ ...o, seeds: 40, jobs: 2 })) && ok;
   } else {

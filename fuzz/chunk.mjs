@@ -10,7 +10,7 @@ import { Worker, isMainThread, parentPort, workerData } from 'node:worker_thread
 import fc from 'fast-check';
 
 import { program } from './actions.mjs';
-import { Run, Mismatch } from './interpreter.mjs';
+import { Run } from './interpreter.mjs';
 import { knownDefectForTags } from './known-defects.mjs';
 import { MUTANTS } from './mutants.mjs';
 
@@ -184,4 +184,3 @@ export function replacer(key, v) {
 if (!isMainThread) await workerMain();
 else if (process.argv[1] === new URL(import.meta.url).pathname) await chunkMain();
 
-export { Mismatch };

@@ -34,8 +34,8 @@
 #include "host_thread.h"
 #include "job_budget.h"
 #include "mailbox.h"
-#include "test_hooks.h"
 #include "stack.h"
+#include "test_hooks.h"
 #include "wait_ctx.h"
 
 std::atomic<void (*)()> asyncjob::testing::afterCrossThreadPost{nullptr};

@@ -454,24 +454,6 @@ int hostResumesThenDiscards(void*) {
   g_discard.status = resume(&g_discard.fiber, &ret);
   g_discard.discarded = asyncjob::discardJob(g_discard.fiber);
   g_stackTaken = true;
-namespace {
-
-struct HomedFiber {
-  asyncjob_job* job = nullptr;
-  int status = -1;
-};
-HomedFiber g_homed;
-
-int pauseOnceReturn1(void*) {
-  asyncjob_pause_job();
-  return 1;
-}
-
-// Starts a fiber job on this host thread and finishes, leaving it paused: this host thread,
-// idle from then on, is its home.
-int hostLeavingAFiberPaused(void*) {
-  int r = 0;
-  g_homed.status = asyncjob_start_job(&g_homed.job, nullptr, &r, pauseOnceReturn1, nullptr, 0);
   return 0;
 }
 
@@ -500,6 +482,31 @@ TEST(a_paused_fiber_is_freed_by_another_thread_only_after_its_thread_left_it) {
   REQUIRE(asyncjob::testing::runChild("paused_fiber_discarded_across_threads", &code, &sig),
           "child ran");
   EXPECT(sig == 0 && code == 0, "child exit %d signal %d", code, sig);
+}
+
+namespace {
+
+struct HomedFiber {
+  asyncjob_job* job = nullptr;
+  int status = -1;
+};
+HomedFiber g_homed;
+
+int pauseOnceReturn1(void*) {
+  asyncjob_pause_job();
+  return 1;
+}
+
+// Starts a fiber job on this host thread and finishes, leaving it paused: this host thread,
+// idle from then on, is its home.
+int hostLeavingAFiberPaused(void*) {
+  int r = 0;
+  g_homed.status = asyncjob_start_job(&g_homed.job, nullptr, &r, pauseOnceReturn1, nullptr, 0);
+  return 0;
+}
+
+}  // namespace
+
 TEST(max_size_counts_jobs_in_use_not_an_idle_host_thread_kept_as_a_fibers_home) {
   g_homed = HomedFiber{};
   REQUIRE(asyncjob::initThread(JobKind::HostThread, 2, 0) == 1, "a pool of 2");

@@ -663,7 +663,8 @@ export class Run {
           const [r, w] = api.pipe();
           const ctx = api.getWaitCtx(api.getCurrentJob());
           ctx.setWaitFd('reply', r, null, () => { run.cleanupRan = true; fs.closeSync(r); fs.closeSync(w); });
-          setTimeout(() => fs.writeSync(w, 'x'), 1);
+          // Not once the cleanup closed the pipe: cancelJob() frees the run's WaitCtx.
+          setTimeout(() => run.cleanupRan || fs.writeSync(w, 'x'), 1);
           pause();
           fs.readSync(r, Buffer.alloc(8));
           return ret;

@@ -224,15 +224,10 @@ export class WaitCtx extends binding.WaitCtx {
       throw invalidArgType('options.signal', 'an instance of AbortSignal', signal);
     }
     if (signal?.aborted) throw new AbortError(signal);
+    // With no fds, pollFds resolves [] on the next turn of the event loop, not in a microtask:
+    // `while (paused) { await ctx.wait(); resume }` must let timers and I/O run between resumes.
+    // It is a pending wait like any other (free() rejects it).
     const fds = this.getAllFds();
-    if (fds.length === 0) {
-      // A turn of the event loop, not a microtask: `while (paused) { await ctx.wait(); resume }`
-      // must let timers and I/O run between resumes. (setImmediate, not pollFds' zero timer:
-      // libuv before 1.47 reruns a timer started from a timer callback in the same phase.)
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      if (signal?.aborted) throw new AbortError(signal);
-      return [];
-    }
     return new Promise<number[]>((resolve, reject) => {
       const onAbort = () => {
         cancel();

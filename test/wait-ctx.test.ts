@@ -329,12 +329,14 @@ describe('WaitCtx', () => {
 
   it('wait() resolves with [] on the next turn of the event loop when no fds are set, whatever the timeout', async () => {
     const started = Date.now();
-    let turned = false;
-    setImmediate(() => {
-      turned = true;
+    let resolved = false;
+    const waiting = ctx.wait().then((fds) => {
+      resolved = true;
+      return fds;
     });
-    expect(await ctx.wait()).to.deep.equal([]);
-    expect(turned, 'not in a microtask').to.equal(true);
+    for (let i = 0; i < 100; i++) await Promise.resolve();
+    expect(resolved, 'not in a microtask').to.equal(false);
+    expect(await waiting).to.deep.equal([]);
     expect(await ctx.wait({ timeout: 10000 })).to.deep.equal([]);
     expect(Date.now() - started).to.be.below(1000);
     expect(ctx.waitSync()).to.deep.equal([]);
@@ -361,6 +363,44 @@ describe('WaitCtx', () => {
     expect(r.ret, `after ${iterations} iterations`).to.equal('timer fired');
     expect(iterations, 'about one per turn of the event loop for 20 ms').to.be.below(10000);
   });
+
+  it('a wait with no fds is pending like any other: free() before the next turn rejects it', async () => {
+    const fresh = new WaitCtx();
+    const waiting = fresh.wait();
+    fresh.free();
+    const error = await waiting.then(() => null, (e: unknown) => e);
+    expect(error).to.have.property('code', 'ERR_ASYNCJOB_WAIT_CTX_FREED');
+  });
+
+  // Zero-delay waits in a loop, started from the previous wait's callback: each must let the
+  // loop's other timers run. (With a zero-delay libuv timer, libuv before 1.47 ran the next one
+  // in the same timer phase, so a 20 ms timer never fired.)
+  for (const [name, waitOnce] of [
+    ['wait({ timeout: 0 }) on an fd that stays unreadable', (c: WaitCtx) => c.wait({ timeout: 0 })],
+    ['pollFds([], -1) with no fds', (c: WaitCtx) => new Promise<unknown>((resolve) => c.pollFds([], -1, resolve))],
+  ] as const) {
+    it(`${name}, in a loop, lets a timer fire`, async () => {
+      const [readFd, writeFd] = pipe();
+      const fresh = new WaitCtx();
+      fresh.setWaitFd('never', readFd, null, () => {
+        fs.closeSync(readFd);
+        fs.closeSync(writeFd);
+      });
+      let fired = false;
+      setTimeout(() => {
+        fired = true;
+      }, 20);
+      let iterations = 0;
+      const started = Date.now();
+      while (!fired && Date.now() - started < 2000) {
+        await waitOnce(fresh);
+        iterations++;
+      }
+      fresh.free();
+      expect(fired, `after ${iterations} iterations`).to.equal(true);
+      expect(iterations).to.be.below(10000);
+    });
+  }
 
   it('survives many contexts that are dropped without free() (garbage collection)', () => {
     // Cleanups and callbacks that refer back to their context must not keep it alive, and the

@@ -154,8 +154,12 @@ std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds
       break;
     }
   }
-  if (poll->state_ == State::kWatching && (poll->fds_.empty() || timeoutMs >= 0)) {
-    uv_timer_start(&timer->handle, OnTimer, poll->fds_.empty() ? 0 : static_cast<uint64_t>(timeoutMs), 0);
+  if (poll->state_ == State::kWatching) {
+    if (poll->fds_.empty() || timeoutMs == 0) {
+      poll->RunSoon();
+    } else if (timeoutMs > 0) {
+      uv_timer_start(&timer->handle, OnTimer, static_cast<uint64_t>(timeoutMs), 0);
+    }
   }
   return poll;
 #endif
@@ -193,7 +197,23 @@ void FdPoll::FailSoon(const char* code, const std::string& message, int fd) {
   if (state_ != State::kWatching) return;
   SetError(code, message, fd);
   ClosePolls();
-  uv_timer_start(&timer_->handle, OnTimer, 0, 0);
+  RunSoon();
+}
+
+void FdPoll::RunSoon() {
+  if (soon_ != nullptr || timer_ == nullptr) return;
+  uv_loop_t* loop = timer_->handle.loop;
+  soon_ = new Holder<uv_check_t>{{}, timer_->poll, -1, -1};
+  uv_check_init(loop, &soon_->handle);
+  soon_->handle.data = soon_;
+  soonIdle_ = new Holder<uv_idle_t>{{}, timer_->poll, -1, -1};
+  uv_idle_init(loop, &soonIdle_->handle);
+  soonIdle_->handle.data = soonIdle_;
+  openHandles_ += 2;
+  uv_check_start(&soon_->handle, [](uv_check_t* handle) {
+    static_cast<Holder<uv_check_t>*>(handle->data)->poll->Due();
+  });
+  uv_idle_start(&soonIdle_->handle, [](uv_idle_t*) {});
 }
 
 void FdPoll::CannotWatch(int fd, const char* call, int uvErr) {
@@ -222,16 +242,21 @@ void FdPoll::OnReadable(uv_poll_t* handle, int /*status*/, int /*events*/) {
 }
 
 void FdPoll::OnTimer(uv_timer_t* handle) {
-  std::shared_ptr<FdPoll> poll = static_cast<Holder<uv_timer_t>*>(handle->data)->poll;
-  if (poll->state_ == State::kFailing) {
-    poll->Finish(true, {});
+  static_cast<Holder<uv_timer_t>*>(handle->data)->poll->Due();
+}
+
+void FdPoll::Due() {
+  std::shared_ptr<FdPoll> self = timer_ != nullptr ? timer_->poll : nullptr;  // Finish closes it
+  if (state_ == State::kDone) return;
+  if (state_ == State::kFailing) {
+    Finish(true, {});
     return;
   }
   // Timed out: what is readable by now still counts (a zero timeout is a readiness check).
   std::vector<int> readable;
   int badFd = -1;
-  if (PollReadable(poll->fds_, 0, &readable, &badFd) != 0) readable.clear();
-  poll->Finish(false, readable);
+  if (PollReadable(fds_, 0, &readable, &badFd) != 0) readable.clear();
+  Finish(false, readable);
 }
 
 void FdPoll::Finish(bool failed, const std::vector<int>& readable) {
@@ -289,6 +314,12 @@ void FdPoll::CloseAll() {
   if (timer_ != nullptr) {
     Holder<uv_timer_t>::Close(timer_);
     timer_ = nullptr;
+  }
+  if (soon_ != nullptr) {
+    Holder<uv_check_t>::Close(soon_);
+    Holder<uv_idle_t>::Close(soonIdle_);
+    soon_ = nullptr;
+    soonIdle_ = nullptr;
   }
 }
 

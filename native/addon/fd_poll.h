@@ -72,6 +72,13 @@ class FdPoll {
 
   static void OnReadable(uv_poll_t* handle, int status, int events);
   static void OnTimer(uv_timer_t* handle);
+  // The timeout, a failure or a readiness check is due: finish.
+  void Due();
+  // Calls Due() on the next turn of the loop, after its I/O phase, as setImmediate does: a check
+  // handle, with an idle handle so that the I/O phase does not block. Not a zero-delay timer:
+  // libuv before 1.47 runs a timer started from a timer callback again in the same phase, so a
+  // loop of such waits (`while (paused) await ctx.wait()`) would starve every other timer.
+  void RunSoon();
   static void OnTeardown(napi_async_cleanup_hook_handle hook, void* poll);
 
   napi_env env_;
@@ -80,6 +87,8 @@ class FdPoll {
   std::vector<int> fds_;
   std::vector<Holder<uv_poll_t>*> watches_;
   Holder<uv_timer_t>* timer_ = nullptr;
+  Holder<uv_check_t>* soon_ = nullptr;
+  Holder<uv_idle_t>* soonIdle_ = nullptr;
   size_t openHandles_ = 0;
   Napi::FunctionReference done_;
   napi_async_context asyncContext_ = nullptr;

@@ -210,8 +210,16 @@ void FdPoll::RunSoon() {
   uv_idle_init(loop, &soonIdle_->handle);
   soonIdle_->handle.data = soonIdle_;
   openHandles_ += 2;
+  // libuv runs a check handle started later ahead of earlier ones (Node's immediates among them):
+  // let the first check phase pass, so that setImmediate callbacks queued before this wait run
+  // before it ends, as they would before a later setImmediate.
   uv_check_start(&soon_->handle, [](uv_check_t* handle) {
-    static_cast<Holder<uv_check_t>*>(handle->data)->poll->Due();
+    FdPoll* poll = static_cast<Holder<uv_check_t>*>(handle->data)->poll.get();
+    if (!poll->soonPhasePassed_) {
+      poll->soonPhasePassed_ = true;
+      return;
+    }
+    poll->Due();
   });
   uv_idle_start(&soonIdle_->handle, [](uv_idle_t*) {});
 }

@@ -89,6 +89,7 @@ class FdPoll {
   Holder<uv_timer_t>* timer_ = nullptr;
   Holder<uv_check_t>* soon_ = nullptr;
   Holder<uv_idle_t>* soonIdle_ = nullptr;
+  bool soonPhasePassed_ = false;  // RunSoon: the first check phase has passed
   size_t openHandles_ = 0;
   Napi::FunctionReference done_;
   napi_async_context asyncContext_ = nullptr;

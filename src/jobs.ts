@@ -196,7 +196,8 @@ export function startJob<A extends unknown[], R>(
  *
  * Throws `ERR_ASYNCJOB_PAUSE_IN_ASYNC_SCOPE` inside a nested async scope
  * (`AsyncResource.runInAsyncScope` within the job): Node's async context stack cannot survive
- * such a pause.
+ * such a pause. Throws `ERR_ASYNCJOB_PAUSE_IN_VM_TIMEOUT` inside a `vm` run with a `timeout` or
+ * `breakOnSigint`: its watchdog would fire in whatever code runs while the job is paused.
  * @example
  * startJob(null, null, () => {
  *   console.log('before');

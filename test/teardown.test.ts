@@ -171,6 +171,29 @@ describe('teardown with jobs paused', function () {
     });
   }
 
+  // worker.terminate() makes the environment stop at any moment, from another thread, and
+  // Node-API then fails calls that worked an instant before. asyncjob_native_function_new (called
+  // from a client addon's C code, where no C++ exception may go) used to let node-addon-api's
+  // throw out: "terminate called after throwing an instance of 'Napi::Error'", the process gone.
+  it('worker.terminate() while the worker makes native job functions, a hundred times', async function () {
+    this.timeout(60000);
+    for (let i = 0; i < 100; i++) {
+      const worker = new Worker(
+        `
+        const { parentPort, workerData } = require('node:worker_threads');
+        require(workerData.packagePath);
+        const client = require(workerData.clientPath);
+        parentPort.postMessage('making');
+        for (;;) client.pauser(1);
+      `,
+        { eval: true, workerData: { packagePath, clientPath } },
+      );
+      await new Promise((resolve) => worker.once('message', resolve));
+      await new Promise((resolve) => setTimeout(resolve, (i % 5) + Math.random()));
+      expect(await worker.terminate()).to.equal(1);
+    }
+  });
+
   it('this thread keeps working after all that', () => {
     const r = startJob(null, null, () => {
       pauseJob();

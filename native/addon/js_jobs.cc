@@ -137,13 +137,22 @@ struct JsJobState {
 template <typename T>
 class PrivateHandle : public Napi::ObjectWrap<T> {
  public:
+  // Raw Node-API with every status checked, never a throw: this also runs outside any
+  // node-addon-api callback (asyncjob_native_function_new, called from another addon's C code),
+  // and a worker may start stopping at any moment, after which napi_unwrap fails.
   static T* FromValue(Napi::Value value) {
-    if (!value.IsObject()) return nullptr;
-    bool tagged = false;
-    if (napi_check_object_type_tag(value.Env(), value, &T::kTag, &tagged) != napi_ok || !tagged) {
+    napi_valuetype type = napi_undefined;
+    if (value.IsEmpty() || napi_typeof(value.Env(), value, &type) != napi_ok ||
+        (type != napi_object && type != napi_function)) {
       return nullptr;
     }
-    return Napi::ObjectWrap<T>::Unwrap(value.As<Napi::Object>());
+    bool tagged = false;
+    void* unwrapped = nullptr;
+    if (napi_check_object_type_tag(value.Env(), value, &T::kTag, &tagged) != napi_ok || !tagged ||
+        napi_unwrap(value.Env(), value, &unwrapped) != napi_ok) {
+      return nullptr;
+    }
+    return static_cast<T*>(unwrapped);
   }
 
   // A new instance, from this file's side.
@@ -622,11 +631,27 @@ void MoveTeardownLast(JsEnv* je) {
 
 }  // namespace
 
+// NewNativeJobFunction's work, which may throw.
+static napi_status NewNativeJobFunctionOrThrow(int (*func)(void*), const void* args, size_t size,
+                                               napi_value* result);
+
 napi_status NewNativeJobFunction(napi_env env, int (*func)(void*), const void* args, size_t size,
                                  napi_value* result) {
   if (env == nullptr || func == nullptr || result == nullptr || (args == nullptr && size != 0)) {
     return napi_invalid_arg;
   }
+  // Called from another addon's C code: no C++ exception may leave (it would end the process).
+  try {
+    return NewNativeJobFunctionOrThrow(func, args, size, result);
+  } catch (...) {
+    bool pending = false;
+    return napi_is_exception_pending(env, &pending) == napi_ok && pending ? napi_pending_exception
+                                                                         : napi_generic_failure;
+  }
+}
+
+static napi_status NewNativeJobFunctionOrThrow(int (*func)(void*), const void* args, size_t size,
+                                               napi_value* result) {
   JsEnv* je = tThreadJsEnv;  // not env's instance data: env is the client addon's
   if (je == nullptr) return napi_generic_failure;
   napi_value object;

@@ -584,22 +584,6 @@ TEST(a_host_thread_that_cannot_set_itself_up_is_reported_to_its_creator) {
 #endif  // !_WIN32
 
 #if defined(__linux__)
-namespace {
-
-size_t vmSizeBytes() {
-  FILE* status = std::fopen("/proc/self/status", "r");
-  if (status == nullptr) return 0;
-  char line[256];
-  size_t kib = 0;
-  while (std::fgets(line, sizeof line, status) != nullptr) {
-    if (std::sscanf(line, "VmSize: %zu kB", &kib) == 1) break;
-  }
-  std::fclose(status);
-  return kib * 1024;
-}
-
-}  // namespace
-
 // pthread_create failing (no address space left for the thread's stack) is ASYNCJOB_ERR with
 // the reason, and the process goes on.
 CHILD(host_thread_without_address_space) {
@@ -610,7 +594,7 @@ CHILD(host_thread_without_address_space) {
     return 2;
   }
   // Now less room than one host thread's stack.
-  const size_t limit = vmSizeBytes() + asyncjob::hostThreadStackSize() / 2;
+  const size_t limit = asyncjob::testing::processVmSize() + asyncjob::hostThreadStackSize() / 2;
   const rlimit lowered{limit, limit};
   if (setrlimit(RLIMIT_AS, &lowered) != 0) return 3;
   EXPECT(startHost(&job, &ret, recordThreadAcrossPauses) == ASYNCJOB_ERR && job == nullptr,

@@ -21,18 +21,6 @@ namespace {
 
 constexpr size_t kRoom = 256u << 20;  // address space left to the child beyond what it uses
 
-size_t vmSize() {
-  FILE* status = std::fopen("/proc/self/status", "r");
-  if (status == nullptr) return 0;
-  char line[256];
-  size_t kib = 0;
-  while (std::fgets(line, sizeof line, status) != nullptr) {
-    if (std::sscanf(line, "VmSize: %zu kB", &kib) == 1) break;
-  }
-  std::fclose(status);
-  return kib * 1024;
-}
-
 int pauseOnce(void*) {
   asyncjob_pause_job();
   return 1;
@@ -64,7 +52,7 @@ bool finishAll(std::vector<asyncjob_job*>* held) {
 }  // namespace
 
 CHILD(job_budget_under_a_low_address_space_limit) {
-  const rlimit lowered{vmSize() + kRoom, vmSize() + kRoom};
+  const rlimit lowered{asyncjob::testing::processVmSize() + kRoom, asyncjob::testing::processVmSize() + kRoom};
   if (setrlimit(RLIMIT_AS, &lowered) != 0) return 2;
   // Half the room left, at a fiber stack and its guard page (or a host thread's stack, guard,
   // dispatcher stack and guard) each.

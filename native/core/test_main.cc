@@ -55,6 +55,18 @@ void recordFailure(const char* file, int line, const char* condition, const char
 
 int failureCount() { return g_failures.load(); }
 
+size_t processVmSize() {
+  FILE* status = std::fopen("/proc/self/status", "r");
+  if (status == nullptr) return 0;
+  char line[256];
+  size_t kib = 0;
+  while (std::fgets(line, sizeof line, status) != nullptr) {
+    if (std::sscanf(line, "VmSize: %zu kB", &kib) == 1) break;
+  }
+  std::fclose(status);
+  return kib * 1024;
+}
+
 bool runChild(const char* name, int* exitCode, int* signal) {
   *exitCode = -1;
   *signal = 0;

@@ -11,6 +11,7 @@
 #ifndef ASYNCJOB_CORE_TESTING_H
 #define ASYNCJOB_CORE_TESTING_H
 
+#include <cstddef>
 #include <cstdio>
 
 namespace asyncjob {
@@ -38,6 +39,10 @@ int failureCount();
 // Runs the CHILD scenario `name` in a new process of this test binary. Returns true when it
 // ran; then exactly one of *exitCode (>= 0) or *signal (> 0, POSIX only) describes how it ended.
 bool runChild(const char* name, int* exitCode, int* signal);
+
+// Linux: the address space this process has mapped now (VmSize), for tests that lower
+// RLIMIT_AS just above it. 0 where it cannot be read.
+size_t processVmSize();
 
 }  // namespace testing
 }  // namespace asyncjob

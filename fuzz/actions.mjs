@@ -50,7 +50,7 @@ export function action(mode) {
     // jobs
     a('start', 10, { via: fc.constantFrom('api', 'api', 'ossl'), native: fc.option(native, { freq: 3 }), ctx: fc.option(ref, { freq: 2 }), als: fc.boolean() }),
     a('resume', 10, { job: ref, via: fc.constantFrom('api', 'api', 'ossl'), als: fc.boolean() }),
-    a('pause', 12, { via: fc.constantFrom('js', 'js', 'js', 'native', 'ossl', 'scope') }),
+    a('pause', 12, { via: fc.constantFrom('js', 'js', 'js', 'native', 'ossl', 'scope', 'vm', 'vmNative') }),
     a('ret', 4, { v: fc.nat(RET_COUNT - 1) }),
     a('throw', 2),
     a('cancel', 3, { job: ref }),

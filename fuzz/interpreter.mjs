@@ -8,12 +8,16 @@
 // program. The model follows along; each context checks it is the one the model says runs.
 import * as fs from 'node:fs';
 import { AsyncResource } from 'node:async_hooks';
+import * as vm from 'node:vm';
 
 import {
   ASYNC_FINISH, ASYNC_PAUSE, ASYNC_STATUS_EAGAIN, ASYNC_STATUS_OK, MAX_FD, Model, error, sameValueZero, value,
 } from './model.mjs';
 import { KEY_COUNT, RET_COUNT } from './actions.mjs';
 import { knownDefectForTags } from './known-defects.mjs';
+
+// A vm run with a watchdog (its timeout) around a pause: see do_pause.
+const VM_PAUSE = new vm.Script('globalThis.__asyncjobFuzzInVm()');
 
 /** A difference between the real API and the model. `info` is what the report prints. */
 export class Mismatch extends Error {
@@ -302,6 +306,16 @@ export class Run {
   }
 
   do_pause(a, cur) {
+    if (a.via === 'vm' || a.via === 'vmNative') {
+      // § Debuggers, termination and vm timeouts: "while a job runs inside one [a vm run with a
+      // timeout], its pauses are blocked ...: pauseJob() throws ERR_ASYNCJOB_PAUSE_IN_VM_TIMEOUT,
+      // and native code's asyncjob_pause_job() returns 1 at once." Outside a job: pauseJob's own rule.
+      const js = a.via === 'vm';
+      const expected = js ? (cur !== null ? error(Error, 'ERR_ASYNCJOB_PAUSE_IN_VM_TIMEOUT') : value(true)) : value(1);
+      globalThis.__asyncjobFuzzInVm = js ? () => this.api.pauseJob() : () => this.client.pauseFromNative();
+      this.check(`pause (${a.via}) inside a vm run with a timeout`, expected, this.call(() => VM_PAUSE.runInThisContext({ timeout: 600000 })));
+      return;
+    }
     if (a.via === 'scope') {
       // § pauseJob: "Throws ERR_ASYNCJOB_PAUSE_IN_ASYNC_SCOPE when called inside a nested async scope".
       const expected = cur !== null && cur.blocked === 0 ? error(Error, 'ERR_ASYNCJOB_PAUSE_IN_ASYNC_SCOPE') : value(true);

@@ -150,6 +150,22 @@ export const MUTANTS = {
     ossl,
   }),
 
+  // pauseJob() inside a vm run with a timeout does nothing instead of refusing.
+  'vm-pause-allowed': ({ main, ossl }) => ({
+    main: {
+      ...main,
+      pauseJob: () => {
+        try {
+          return main.pauseJob();
+        } catch (e) {
+          if (e?.code === 'ERR_ASYNCJOB_PAUSE_IN_VM_TIMEOUT') return true;
+          throw e;
+        }
+      },
+    },
+    ossl,
+  }),
+
   // setStatus(ASYNC_STATUS_EAGAIN) stores ASYNC_STATUS_OK.
   'status-eagain-lost': ({ main, ossl }) => ({
     main: { ...main, WaitCtx: class extends main.WaitCtx {

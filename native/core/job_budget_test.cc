@@ -13,6 +13,7 @@
 
 #include "asyncjob.h"
 #include "engine.h"
+#include "sanitizers.h"
 #include "testing.h"
 
 using asyncjob::JobKind;
@@ -109,6 +110,10 @@ CHILD(job_budget_under_a_low_address_space_limit) {
   return asyncjob::testing::failureCount() == 0 ? 0 : 1;
 }
 
+// Not built under ThreadSanitizer: TSan keeps over 1 MiB of its own for every fiber, which no
+// budget of asyncjob's can count, so under the lowered RLIMIT_AS TSan's allocator runs out
+// before the budget does. The plain and ASan runs check it.
+#if !ASYNCJOB_TSAN
 TEST(jobs_run_out_at_the_process_budget_before_the_process_does) {
   int exitCode = -1, signal = -1;
   REQUIRE(asyncjob::testing::runChild("job_budget_under_a_low_address_space_limit", &exitCode,
@@ -116,6 +121,7 @@ TEST(jobs_run_out_at_the_process_budget_before_the_process_does) {
           "child ran");
   EXPECT(exitCode == 0 && signal == 0, "exit %d, signal %d", exitCode, signal);
 }
+#endif
 
 TEST(the_default_budget_is_finite_and_holds_more_fibers_than_host_threads) {
   const size_t fibers = asyncjob::processJobLimit(JobKind::Fiber);

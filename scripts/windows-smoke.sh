@@ -60,14 +60,15 @@ stale=0
 [ -f "$addon" ] || stale=1
 for f in "${deps[@]}"; do [ "$f" -nt "$addon" ] && stale=1; done
 if [ "$stale" = 1 ]; then
+  # The core's sources, from its Makefile: the list lives in one place.
+  mapfile -t sources < <(make -s -C "$core" sources | sed "s|^|$core/|")
   "$DLLTOOL" -d "$src/node.def" -l "$out/libnode.a"
   # fiber_posix.cc compiles to nothing on Windows. -Wno-array-bounds: mingw's GetCurrentFiber
   # (a gs-relative read) trips a false positive (as in native/core/Makefile).
   "$MINGW" -std=c++17 -O2 -Wall -Wextra -Werror -Wno-array-bounds \
     -D_WIN32_WINNT=0x0601 -D__USE_MINGW_ANSI_STDIO=1 -I"$root/native/include" -I"$inc" \
     -shared -static -static-libgcc -static-libstdc++ -o "$addon" \
-    "$src/smoke.cc" "$core"/fiber_windows.cc "$core"/stack.cc "$core"/host_thread.cc \
-    "$core"/job.cc "$core"/wait_ctx.cc "$out/libnode.a"
+    "$src/smoke.cc" "${sources[@]}" "$out/libnode.a"
 fi
 # The addon may import only from node.exe and Windows' own DLLs.
 imports=$(x86_64-w64-mingw32-objdump -p "$addon" | sed -n 's/^\s*DLL Name: //p' | tr '\n' ' ')

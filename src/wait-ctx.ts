@@ -260,7 +260,8 @@ export class WaitCtx extends binding.WaitCtx {
   /**
    * The event-loop wait under {@link WaitCtx.wait}, on the given fds: calls
    * `done(null, readable)` once on the first readiness, `done(null, fds readable by then)`
-   * after `timeoutMs` (-1: never; with no fds: at once), or `done(error)`
+   * after `timeoutMs` (-1: never; with no fds or a timeout of 0: on the next turn of the event
+   * loop, after the `setImmediate` callbacks queued before it), or `done(error)`
    * (`ERR_ASYNCJOB_BAD_FD`, a `SystemError` such as `EMFILE`, `ERR_ASYNCJOB_WAIT_CTX_FREED`).
    * Returns a function that cancels the wait; `done` is then never called.
    * @example

@@ -45,7 +45,12 @@ bool CallWithoutThrowing(napi_env env, napi_value fn, napi_value recv, size_t ar
   if (napi_call_function(env, recv, fn, argc, argv, result != nullptr ? result : &ignored) == napi_ok) {
     return true;
   }
-  *exception = nullptr;
+  *exception = ForgetFailedCall(env);
+  if (v8::Isolate::GetCurrent()->IsExecutionTerminating()) *exception = nullptr;
+  return false;
+}
+
+napi_value ForgetFailedCall(napi_env env) {
   // Cleared even under termination: Node-API keeps the termination's stand-in value as its last
   // exception and would throw it, as an ordinary `null`, when the native callback returns.
   napi_value caught = nullptr;
@@ -53,8 +58,7 @@ bool CallWithoutThrowing(napi_env env, napi_value fn, napi_value recv, size_t ar
   if (napi_is_exception_pending(env, &pending) == napi_ok && pending) {
     napi_get_and_clear_last_exception(env, &caught);
   }
-  if (!v8::Isolate::GetCurrent()->IsExecutionTerminating()) *exception = caught;
-  return false;
+  return caught;
 }
 
 namespace {
@@ -486,7 +490,7 @@ void WaitCtx::RunCleanup(asyncjob_wait_ctx*, const void*, asyncjob_fd fd, void* 
       napi_get_element(env, values, 1, &customData) != napi_ok ||
       napi_get_element(env, values, 2, &cleanup) != napi_ok ||
       napi_create_double(env, static_cast<double>(fd), &fdValue) != napi_ok) {
-    exception = nullptr;  // JavaScript cannot run any more
+    ForgetFailedCall(env);  // JavaScript cannot run any more
   } else {
     napi_value undefined;
     napi_get_undefined(env, &undefined);
@@ -577,6 +581,7 @@ int WaitCtx::CallCallback(bool fromLoop) {
       napi_typeof(env, callback, &type) != napi_ok || type != napi_function ||
       napi_get_named_property(env, store, "arg", &arg) != napi_ok ||
       napi_get_undefined(env, &undefined) != napi_ok) {
+    ForgetFailedCall(env);
     return 0;
   }
   napi_value exception = nullptr;

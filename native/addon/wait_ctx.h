@@ -49,6 +49,11 @@ bool CallWithoutThrowing(napi_env env, napi_value fn, napi_value recv, size_t ar
                          const napi_value* argv, napi_value* exception,
                          napi_value* result = nullptr);
 
+// After a raw Node-API call failed: takes what Node-API keeps as its pending exception (and
+// returns it, or nullptr), so that it is not thrown when the native callback returns (under
+// termination, as an ordinary `null`).
+napi_value ForgetFailedCall(napi_env env);
+
 class WaitCtx : public Napi::ObjectWrap<WaitCtx> {
  public:
   static Napi::Function Define(Napi::Env env);

@@ -52,6 +52,14 @@ function resultOf(child: ReturnType<typeof runLimited>): Record<string, unknown>
   return JSON.parse(child.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
 }
 
+// Pauses JS jobs until startJob refuses one, then shows that the program goes on.
+const FILL_WITH_PAUSED_JS_JOBS = `
+  const { held, last } = fill(() => a.startJob(null, null, () => { a.pauseJob(); }));
+  const allocated = goOn();
+  for (const job of held) a.cancelJob(job);
+  console.log(JSON.stringify({ started: held.length, status: last.status, limit: a.jobLimits().jsJobs, allocated }));
+`;
+
 describe('job limits', function () {
   this.timeout(60000);
 
@@ -85,12 +93,7 @@ describe('job limits', function () {
     });
 
     it('JS jobs stop with ASYNC_NO_JOBS at jobLimits().jsJobs, and the program goes on', () => {
-      const result = resultOf(runLimited(256, 1, `
-        const { held, last } = fill(() => a.startJob(null, null, () => { a.pauseJob(); }));
-        const allocated = goOn();
-        for (const job of held) a.cancelJob(job);
-        console.log(JSON.stringify({ started: held.length, status: last.status, limit: a.jobLimits().jsJobs, allocated }));
-      `));
+      const result = resultOf(runLimited(256, 1, FILL_WITH_PAUSED_JS_JOBS));
       expect(result.status).to.equal(1); // ASYNC_NO_JOBS
       expect(result.started).to.equal(result.limit);
       expect(result.limit).to.be.within(10, 20); // 128 MiB at 8.5 MiB each
@@ -98,12 +101,7 @@ describe('job limits', function () {
     });
 
     it("with glibc's default arenas, each new job thread's arena counts too", () => {
-      const result = resultOf(runLimited(1024, null, `
-        const { held, last } = fill(() => a.startJob(null, null, () => { a.pauseJob(); }));
-        const allocated = goOn();
-        for (const job of held) a.cancelJob(job);
-        console.log(JSON.stringify({ started: held.length, status: last.status, limit: a.jobLimits().jsJobs, allocated }));
-      `));
+      const result = resultOf(runLimited(1024, null, FILL_WITH_PAUSED_JS_JOBS));
       expect(result.status).to.equal(1); // ASYNC_NO_JOBS
       expect(result.started).to.equal(result.limit);
       expect(result.limit).to.be.within(1, 8); // 512 MiB at 8.5 MiB and a 64 MiB arena each

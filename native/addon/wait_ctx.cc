@@ -214,7 +214,9 @@ void WaitCtx::ThrowIfFreed(Napi::Env env) const {
 }
 
 Napi::Object WaitCtx::Store() const {
-  return state_->weakMapGet.Call(state_->stores.Value(), {Value()}).As<Napi::Object>();
+  napi_value store = StoreRaw();
+  if (store == nullptr) throw Napi::Error::New(Env());  // what the failed call left pending
+  return Napi::Object(Env(), store);
 }
 
 WaitCtx::KeySlot* WaitCtx::FindSlot(Napi::Object store, Napi::Value key) const {

@@ -101,7 +101,9 @@ class WaitCtx : public Napi::ObjectWrap<WaitCtx> {
   // The [key, customData, cleanup] array of an entry through raw Node-API, or nullptr when a
   // call fails (termination arrived): safe in the cleanup loop (see RunCleanup).
   napi_value EntryValues(const FdEntry* entry) const;
-  napi_value StoreRaw() const;  // Store() through raw Node-API; nullptr when a call fails
+  // The wrapper's store through raw Node-API: nullptr when the lookup fails (termination), for
+  // the paths that must not throw. Store() is the same, throwing instead.
+  napi_value StoreRaw() const;
 
   // Core trampolines, and the JS-thread end of the callback queue.
   static void RunCleanup(asyncjob_wait_ctx* ctx, const void* key, asyncjob_fd fd, void* data);

@@ -484,8 +484,8 @@ export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | Nativ
       }
       switch (result.status) {
         case ASYNC_PAUSE:
+          if (job === null) runs.set(result.job!, cancelled); // once: the handle stays the same
           job = result.job!;
-          runs.set(job, cancelled);
           try {
             waitForWake();
           } catch (error) {

@@ -41,6 +41,14 @@ void SetAsyncContext(v8::Isolate* isolate, v8::Local<v8::Value> value) {
 }
 
 // The JS thread's side of a hand-off: unlock the isolate while a host thread runs.
+//
+// V8 keeps one stack start per isolate for its conservative stack scan (cppgc scans the stack
+// of the thread that runs a GC from its stack pointer up to that start), and sets it only when
+// a thread enters the isolate. A host thread enters it to run JavaScript; this thread stays
+// entered across the hand-off and relocking does not touch the stack start (Node 20's V8), so
+// after the first JS job the main thread's GCs scanned an empty range (stacks mapped below it)
+// or ran off the stack (mapped above it, as under qemu). Entering once more after relocking
+// (and leaving: the isolate stays entered as before) makes V8 take this thread's stack start.
 class JsThreadHandOff final : public asyncjob::HandOff {
  public:
   explicit JsThreadHandOff(v8::Isolate* isolate) : isolate_(isolate) {}
@@ -49,7 +57,12 @@ class JsThreadHandOff final : public asyncjob::HandOff {
     unlocker_.emplace(isolate_);
     releases++;
   }
-  void reacquire() override { unlocker_.reset(); }
+  void reacquire() override {
+    if (!unlocker_) return;
+    unlocker_.reset();
+    isolate_->Enter();  // V8 takes this thread's stack start (test/stack-start.test.ts)
+    isolate_->Exit();
+  }
 
   // How often this thread has let another thread have the isolate: while it had, a termination
   // request (worker.terminate()) may have gone to that thread (see StartJob).
@@ -61,7 +74,8 @@ class JsThreadHandOff final : public asyncjob::HandOff {
 };
 
 // A host thread's side: while it runs JS (isolate set), exit the isolate and unlock it around
-// every hand-off, and re-enter and relock after.
+// every hand-off, and re-enter and relock after. Entering also gives V8 this thread's stack
+// start (see JsThreadHandOff).
 //
 // Re-entering comes first because relocking restores this thread's archived V8 state, and with
 // breakpoints set that re-applies them (Debug::RestoreDebug), which needs Isolate::GetCurrent()

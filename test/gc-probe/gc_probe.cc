@@ -17,6 +17,12 @@
 #include <cstdint>
 #include <cstring>
 
+#if defined(_MSC_VER)
+#define GC_PROBE_NOINLINE __declspec(noinline)
+#else
+#define GC_PROBE_NOINLINE __attribute__((noinline))
+#endif
+
 namespace {
 
 constexpr uint64_t kAlive = 0x6a6f62737461636bULL;
@@ -59,12 +65,12 @@ void StackHeld(const v8::FunctionCallbackInfo<v8::Value>& info) {
 }
 
 // Allocates in a frame of its own that is gone before the GC runs.
-__attribute__((noinline)) cppgc::WeakPersistent<Probe>* AllocateUnreferenced(v8::CppHeap* heap) {
+GC_PROBE_NOINLINE cppgc::WeakPersistent<Probe>* AllocateUnreferenced(v8::CppHeap* heap) {
   return new cppgc::WeakPersistent<Probe>(cppgc::MakeGarbageCollected<Probe>(heap->GetAllocationHandle()));
 }
 
 // Overwrites the stack below the caller, where AllocateUnreferenced's frame was.
-__attribute__((noinline)) void ScrubStack() {
+GC_PROBE_NOINLINE void ScrubStack() {
   volatile unsigned char scratch[4096];
   std::memset(const_cast<unsigned char*>(scratch), 0, sizeof scratch);
 }

@@ -41,6 +41,10 @@ function main() {
           require.resolve('prebuildify/bin.js'),
           '--napi=false',
           ...(process.platform === 'win32' ? [] : ['--strip']),
+          // Linux binaries say which C library they were built against (node.abiNNN.glibc.node),
+          // so that node-gyp-build never loads a glibc binary on musl (Alpine): there it builds
+          // from source instead.
+          ...(process.platform === 'linux' ? ['--tag-libc'] : []),
           '--target',
           `node@${node.version}`,
           '--cwd',

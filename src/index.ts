@@ -44,10 +44,10 @@ export function isCapable(): boolean {
 }
 
 /**
- * How this process switches the stacks of native jobs: `'asm-x86_64'` (register-only switch),
- * `'ucontext'` (glibc `swapcontext`; used where the fast switch is unsafe, or forced with
- * `ASYNCJOB_FIBER=ucontext` in the environment), `'windows-fibers'`, or `'none'` when
- * {@link isCapable} is false.
+ * How this process switches the stacks of native jobs: `'asm-x86_64'` or `'asm-aarch64'`
+ * (register-only switch), `'ucontext'` (`swapcontext`; on other POSIX architectures, under a
+ * shadow stack on glibc, or forced on glibc with `ASYNCJOB_FIBER=ucontext` in the environment),
+ * `'windows-fibers'`, or `'none'` when {@link isCapable} is false.
  * @example
  * import { fiberBackend } from 'asyncjob';
  * console.log(`asyncjob switches stacks with ${fiberBackend()}`);

@@ -4,7 +4,13 @@ import { fiberBackend, isCapable } from 'asyncjob';
 describe('fiberBackend()', () => {
   it('returns one of the documented backends, "none" exactly when jobs cannot run', () => {
     const backend = fiberBackend();
-    expect(backend).to.be.oneOf(['asm-x86_64', 'ucontext', 'windows-fibers', 'none']);
+    expect(backend).to.be.oneOf([
+      'asm-x86_64',
+      'asm-aarch64',
+      'ucontext',
+      'windows-fibers',
+      'none',
+    ]);
     expect(backend === 'none').to.equal(!isCapable());
   });
 });

@@ -3,7 +3,12 @@
 // that misuse can never crash the process (it throws TypeError / coded errors too).
 
 /** How this process switches stacks, as the C core reports it (asyncjob_fiber_backend). */
-export type FiberBackend = 'asm-x86_64' | 'ucontext' | 'windows-fibers' | 'none';
+export type FiberBackend =
+  | 'asm-x86_64'
+  | 'asm-aarch64'
+  | 'ucontext'
+  | 'windows-fibers'
+  | 'none';
 
 /** A job handle (native class AsyncJob). `new` from JavaScript throws ERR_ILLEGAL_CONSTRUCTOR. */
 export interface NativeAsyncJob {

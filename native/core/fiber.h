@@ -31,22 +31,23 @@
 
 namespace asyncjob {
 
-// x86-64 POSIX switches inline (a register-only switch, unless disabled at run time), for the
-// same reason.
-// POSIX fibers need the ucontext functions. musl declares them in <ucontext.h> but does not
-// implement them: there (Linux without glibc) fibers are unsupported and isCapable() is false.
-#if !defined(_WIN32) && __has_include(<ucontext.h>) && \
-    (!defined(__linux__) || defined(__GLIBC__) || defined(__ANDROID__))
-#define ASYNCJOB_HAVE_UCONTEXT 1
-#else
-#define ASYNCJOB_HAVE_UCONTEXT 0
-#endif
-
-#if ASYNCJOB_HAVE_UCONTEXT && defined(__x86_64__)
+// x86-64 and aarch64 (every POSIX system: Linux with glibc or musl, macOS, the BSDs) switch
+// with a few instructions, inline (unless disabled at run time, see fiber_posix.cc). The
+// ucontext functions are the switch on other POSIX architectures, and the fallback on glibc
+// under a shadow stack. musl declares them but does not implement them; macOS deprecates them
+// and never needs them.
+#if !defined(_WIN32) && (defined(__x86_64__) || defined(__aarch64__))
 #define ASYNCJOB_FIBER_INLINE_SWITCH 1
 extern "C" int asyncjob_fiber_switch(void** saveSp, void* loadSp, int value);
 #else
 #define ASYNCJOB_FIBER_INLINE_SWITCH 0
+#endif
+
+#if !defined(_WIN32) && !defined(__APPLE__) && __has_include(<ucontext.h>) && \
+    (!defined(__linux__) || defined(__GLIBC__) || defined(__ANDROID__))
+#define ASYNCJOB_HAVE_UCONTEXT 1
+#else
+#define ASYNCJOB_HAVE_UCONTEXT 0
 #endif
 
 class Fiber {
@@ -60,7 +61,8 @@ class Fiber {
 
   inline int switchTo(Fiber* to, int value);
 
-  // The backend this process uses ("asm-x86_64", "ucontext", "windows-fibers", "none").
+  // The backend this process uses ("asm-x86_64", "asm-aarch64", "ucontext", "windows-fibers",
+  // "none").
   static const char* backendName();
   // Whether fibers can be created on this platform at all.
   static bool isSupported();

@@ -1,20 +1,21 @@
-// POSIX fibers: makecontext prepares each stack; switches are register-only where that is safe.
+// POSIX fibers: a register-only switch on x86-64 and aarch64, the ucontext functions elsewhere.
 //
 // glibc's swapcontext saves and restores the signal mask with a system call on every switch
-// (~650 ns per round trip here). On x86-64 we switch with a few instructions instead: each new
-// fiber is entered once through setcontext, parks itself with the register-only switch, and from
-// then on every switch saves and loads only the callee-saved registers and the stack pointer.
-// The register-only switch would desynchronise a CET shadow stack, so when one is active (or
-// ASYNCJOB_FIBER=ucontext is set) every switch goes through swapcontext instead.
+// (~650 ns per round trip here). On x86-64 and aarch64 a switch is a few instructions instead:
+// it saves the callee-saved registers and the floating-point control on the stack it leaves,
+// stores the stack pointer, loads the other fiber's and restores what was saved there. create()
+// writes a new stack's first frame by hand, as that switch would have left it, with a trampoline
+// as the return address: the first switch to the fiber "returns" into the trampoline, which
+// calls the fiber's start. Nothing needs ucontext, so this runs on musl and macOS as on glibc.
+//
+// The register-only switch would desynchronise a shadow stack (x86-64 CET, aarch64 GCS). When
+// one is active, or ASYNCJOB_FIBER=ucontext is set, every switch goes through swapcontext
+// where the C library has it (glibc); where it does not, fibers are then unsupported.
 //
 // AddressSanitizer and ThreadSanitizer cannot see a switch: ASan would keep checking against the
 // stack it last knew, TSan would keep one call stack and one clock for every fiber on a thread.
 // In their builds each switch tells them (see SwitchNotes); in production that code is absent.
 #if !defined(_WIN32)
-
-#if defined(__APPLE__) && !defined(_XOPEN_SOURCE)
-#define _XOPEN_SOURCE 600  // macOS hides the ucontext functions without it
-#endif
 
 #include "fiber.h"
 
@@ -45,31 +46,38 @@
 // asyncjob_fiber_switch (declared in fiber.h) saves the callee-saved registers on the current
 // stack, stores the stack pointer in *saveSp, then loads loadSp and restores the registers saved
 // there, returning `value` into that fiber.
-extern "C" {
-// Saves like asyncjob_fiber_switch, then calls fn(arg) on the same stack; fn never returns. A
-// later asyncjob_fiber_switch to *saveSp returns from this call.
-void asyncjob_fiber_save_and_call(void** saveSp, void (*fn)(void*), void* arg);
-}
+//
+// asyncjob_fiber_trampoline is where a new fiber's first switch returns to: it calls
+// start(fiber), both taken from the callee-saved registers of the hand-made frame, and must never
+// be returned to. Its unwind information marks the return address undefined, so unwinders
+// (exceptions, backtrace(), debuggers, profilers) stop there instead of reading past the stack.
+extern "C" __attribute__((visibility("hidden"))) void asyncjob_fiber_trampoline();
 
 #if defined(__APPLE__)
-#define ASYNCJOB_ASM_FN(name) ".globl _" #name "\n.private_extern _" #name "\n.p2align 4\n_" #name ":\n"
+#define ASYNCJOB_ASM_FN(name, align) \
+  ".globl _" #name "\n.private_extern _" #name "\n.p2align " #align "\n_" #name ":\n"
 #define ASYNCJOB_ASM_END(name) ""
 #else
-#define ASYNCJOB_ASM_FN(name) \
-  ".globl " #name "\n.hidden " #name "\n.type " #name ",@function\n.p2align 4\n" #name ":\n"
+#define ASYNCJOB_ASM_FN(name, align)                                                   \
+  ".globl " #name "\n.hidden " #name "\n.type " #name ",%function\n.p2align " #align "\n" \
+  #name ":\n"
 #define ASYNCJOB_ASM_END(name) ".size " #name ", .-" #name "\n"
 #endif
 
-// The frame both functions leave: r15 r14 r13 r12 rbx rbp, MXCSR and the x87 control word (the
-// System V ABI makes their control bits callee-saved), then the return address: 56 bytes plus
-// the return address keep the stack 16-byte aligned at the call in save_and_call.
-#define ASYNCJOB_X64_SAVE                                                                \
-  "pushq %rbp\n pushq %rbx\n pushq %r12\n pushq %r13\n pushq %r14\n pushq %r15\n"      \
-  "subq $8, %rsp\n stmxcsr (%rsp)\n fnstcw 4(%rsp)\n"
+#if defined(__x86_64__)
+#define ASYNCJOB_ASM_BACKEND "asm-x86_64"
+
+// The frame a switch leaves, from the saved stack pointer up: MXCSR and the x87 control word
+// (the System V ABI makes their control bits callee-saved), r15 r14 r13 r12 rbx rbp, then the
+// return address. 64 bytes: the stack pointer stays 16-byte aligned across the switch.
+namespace {
+enum X64Frame { kFpControl, kR15, kR14, kR13, kR12, kRbx, kRbp, kReturn, kFrameWords };
+}
 
 asm(".text\n"
-    ASYNCJOB_ASM_FN(asyncjob_fiber_switch)
-    ASYNCJOB_X64_SAVE
+    ASYNCJOB_ASM_FN(asyncjob_fiber_switch, 4)
+    "pushq %rbp\n pushq %rbx\n pushq %r12\n pushq %r13\n pushq %r14\n pushq %r15\n"
+    "subq $8, %rsp\n stmxcsr (%rsp)\n fnstcw 4(%rsp)\n"
     "movq %rsp, (%rdi)\n"
     "movq %rsi, %rsp\n"
     "ldmxcsr (%rsp)\n fldcw 4(%rsp)\n addq $8, %rsp\n"
@@ -77,13 +85,71 @@ asm(".text\n"
     "movl %edx, %eax\n"  // the value handed over becomes the resumed side's return value
     "ret\n"
     ASYNCJOB_ASM_END(asyncjob_fiber_switch)
-    ASYNCJOB_ASM_FN(asyncjob_fiber_save_and_call)
-    ASYNCJOB_X64_SAVE
-    "movq %rsp, (%rdi)\n"
-    "movq %rdx, %rdi\n"
-    "callq *%rsi\n"
+    // Entered by the switch's ret, with the stack pointer 16-byte aligned: the call then gives
+    // start() the alignment the ABI promises at a function's entry.
+    ASYNCJOB_ASM_FN(asyncjob_fiber_trampoline, 4)
+    ".cfi_startproc\n"
+    ".cfi_undefined rip\n"
+    "movq %rbx, %rdi\n"
+    "callq *%r12\n"
     "ud2\n"
-    ASYNCJOB_ASM_END(asyncjob_fiber_save_and_call));
+    ".cfi_endproc\n"
+    ASYNCJOB_ASM_END(asyncjob_fiber_trampoline));
+
+#elif defined(__aarch64__)
+#define ASYNCJOB_ASM_BACKEND "asm-aarch64"
+
+// The frame a switch leaves, from the saved stack pointer up: x19-x28, x29 (frame pointer),
+// x30 (link register: where the switch returns), d8-d15 (AAPCS64 preserves their low halves),
+// FPCR, padding to keep the stack pointer 16-byte aligned. x18 is left alone: Apple and Windows
+// reserve it, and it belongs to the thread, not to a fiber.
+//
+// Pointer authentication: the switch saves and reloads x30 exactly as it came and returns with a
+// plain ret, so a caller that signs its own return address authenticates it later against its
+// own, restored, stack pointer. BTI: `hint #34` (bti c) opens each function, a no-op where BTI
+// is not implemented; compiled with -mbranch-protection=standard, GCC then marks this object as
+// BTI- and PAC-compatible (.note.gnu.property), truthfully.
+namespace {
+enum A64Frame {
+  kX19, kX20, kX21, kX22, kX23, kX24, kX25, kX26, kX27, kX28, kX29, kX30,
+  kD8, kD9, kD10, kD11, kD12, kD13, kD14, kD15, kFpcr, kPadding, kFrameWords
+};
+}
+
+asm(".text\n"
+    ASYNCJOB_ASM_FN(asyncjob_fiber_switch, 2)
+    "hint #34\n"  // bti c
+    "sub sp, sp, #176\n"
+    "stp x19, x20, [sp, #0]\n stp x21, x22, [sp, #16]\n stp x23, x24, [sp, #32]\n"
+    "stp x25, x26, [sp, #48]\n stp x27, x28, [sp, #64]\n stp x29, x30, [sp, #80]\n"
+    "stp d8, d9, [sp, #96]\n stp d10, d11, [sp, #112]\n stp d12, d13, [sp, #128]\n"
+    "stp d14, d15, [sp, #144]\n"
+    "mrs x9, fpcr\n str x9, [sp, #160]\n"
+    "mov x10, sp\n str x10, [x0]\n"
+    "mov sp, x1\n"
+    "ldp x19, x20, [sp, #0]\n ldp x21, x22, [sp, #16]\n ldp x23, x24, [sp, #32]\n"
+    "ldp x25, x26, [sp, #48]\n ldp x27, x28, [sp, #64]\n ldp x29, x30, [sp, #80]\n"
+    "ldp d8, d9, [sp, #96]\n ldp d10, d11, [sp, #112]\n ldp d12, d13, [sp, #128]\n"
+    "ldp d14, d15, [sp, #144]\n"
+    // Writing FPCR can stall; both sides usually share one.
+    "ldr x10, [sp, #160]\n cmp x9, x10\n b.eq 1f\n msr fpcr, x10\n1:\n"
+    "add sp, sp, #176\n"
+    "mov w0, w2\n"  // the value handed over becomes the resumed side's return value
+    "ret\n"
+    ASYNCJOB_ASM_END(asyncjob_fiber_switch)
+    // Entered by the switch's ret (which BTI does not check), with sp 16-byte aligned.
+    ASYNCJOB_ASM_FN(asyncjob_fiber_trampoline, 2)
+    ".cfi_startproc\n"
+    ".cfi_undefined x30\n"
+    "hint #34\n"  // bti c
+    "mov x0, x19\n"
+    "blr x20\n"
+    "brk #1\n"
+    ".cfi_endproc\n"
+    ASYNCJOB_ASM_END(asyncjob_fiber_trampoline));
+#endif
+
+static_assert(kFrameWords * sizeof(void*) % 16 == 0, "the switch keeps the stack 16-byte aligned");
 #endif  // ASYNCJOB_HAVE_ASM_SWITCH
 
 namespace asyncjob {
@@ -93,6 +159,7 @@ namespace {
 enum class Switch { None, Asm, Ucontext };
 
 #if ASYNCJOB_HAVE_ASM_SWITCH
+#if defined(__x86_64__)
 // RDSSP reads the shadow-stack pointer; it is a no-op (leaving 0) when shadow stacks are off
 // and on processors without CET. Encoded as bytes for assemblers that predate it.
 bool shadowStackActive() {
@@ -100,20 +167,46 @@ bool shadowStackActive() {
   asm volatile(".byte 0xf3, 0x48, 0x0f, 0x1e, 0xc8" : "+a"(ssp));  // rdsspq %rax
   return ssp != 0;
 }
+
+// The floating-point control a new fiber starts with: its creator's, as a new thread starts
+// with its creator's.
+uint64_t currentFpControl() {
+  uint32_t mxcsr = 0;
+  uint16_t x87 = 0;
+  asm volatile("stmxcsr %0\n fnstcw %1" : "=m"(mxcsr), "=m"(x87));
+  return mxcsr | static_cast<uint64_t>(x87) << 32;
+}
+#elif defined(__aarch64__)
+// CHKFEAT X16 clears bit 0 of x16 when the Guarded Control Stack is enabled. It is a hint: a
+// no-op, leaving the bit set, on processors and assemblers that know nothing of it.
+bool shadowStackActive() {
+  uint64_t features;
+  asm volatile("mov x16, #1\n hint #40\n mov %0, x16" : "=r"(features) : : "x16");  // chkfeat
+  return (features & 1) == 0;
+}
+
+uint64_t currentFpControl() {
+  uint64_t fpcr;
+  asm volatile("mrs %0, fpcr" : "=r"(fpcr));
+  return fpcr;
+}
 #endif
+#endif  // ASYNCJOB_HAVE_ASM_SWITCH
 
 Switch detectSwitch() {
-#if !ASYNCJOB_HAVE_UCONTEXT
-  return Switch::None;
-#else
 #if ASYNCJOB_HAVE_ASM_SWITCH
+#if ASYNCJOB_HAVE_UCONTEXT
   const char* forced = std::getenv("ASYNCJOB_FIBER");
   if (forced != nullptr && std::strcmp(forced, "ucontext") == 0) return Switch::Ucontext;
   if (shadowStackActive()) return Switch::Ucontext;
-  return Switch::Asm;
 #else
-  return Switch::Ucontext;
+  if (shadowStackActive()) return Switch::None;
 #endif
+  return Switch::Asm;
+#elif ASYNCJOB_HAVE_UCONTEXT
+  return Switch::Ucontext;
+#else
+  return Switch::None;
 #endif
 }
 
@@ -129,7 +222,7 @@ Switch activeSwitch() {
 bool Fiber::asmSwitch_ = activeSwitch() == Switch::Asm;
 #endif
 
-#if ASYNCJOB_HAVE_UCONTEXT
+#if ASYNCJOB_HAVE_ASM_SWITCH || ASYNCJOB_HAVE_UCONTEXT
 
 namespace {
 
@@ -174,48 +267,84 @@ void arrive(SwitchNotes* self) {
 #endif  // ASYNCJOB_SANITIZED_SWITCH
 
 struct PosixFiber final : Fiber {
-  ucontext_t context;    // every switch with Switch::Ucontext; only the first entry with Asm
-  int handedOver = 0;    // Switch::Ucontext: the value the last switch to this fiber passed
-  void* creatorSp = nullptr;  // Switch::Asm: where create() waits while the new fiber parks
-  Stack stack;           // empty for a thread's own fiber
+#if ASYNCJOB_HAVE_UCONTEXT
+  ucontext_t context;  // Switch::Ucontext only
+  int handedOver = 0;  // Switch::Ucontext: the value the last switch to this fiber passed
+#endif
+  Stack stack;         // empty for a thread's own fiber
   Fiber::Entry entry = nullptr;
   void* arg = nullptr;
 #if ASYNCJOB_SANITIZED_SWITCH
   SwitchNotes notes;
 #endif
 
+  // The switch itself, without the sanitizers' notes.
+  int switchStack(PosixFiber* next, int value) {
 #if ASYNCJOB_HAVE_ASM_SWITCH
-  // Returns to create(), leaving this fiber where the first switch to it will resume it.
-  void park() {
-#if ASYNCJOB_SANITIZED_SWITCH
-    leave(&notes, notes.cameFrom);  // create() came here
-    asyncjob_fiber_switch(&sp_, creatorSp, 0);
-    arrive(&notes);
-#else
-    asyncjob_fiber_switch(&sp_, creatorSp, 0);
+    if (asmSwitch_) return asyncjob_fiber_switch(&sp_, next->sp_, value);
 #endif
+#if ASYNCJOB_HAVE_UCONTEXT
+    next->handedOver = value;
+    if (swapcontext(&context, &next->context) != 0) std::abort();
+    return handedOver;
+#else
+    (void)next;
+    (void)value;
+    std::abort();  // fibers exist only where a switch does
+#endif
+  }
+
+#if ASYNCJOB_HAVE_ASM_SWITCH
+  // Writes the frame the first switch to this fiber pops; false if the stack cannot hold it.
+  bool prepareFirstFrame(void (*start)(void*)) {
+    const uintptr_t top = (reinterpret_cast<uintptr_t>(stack.base) + stack.size) & ~uintptr_t{15};
+    const size_t frameBytes = kFrameWords * sizeof(uint64_t);
+    if (top - reinterpret_cast<uintptr_t>(stack.base) < 2 * frameBytes) return false;
+    auto* frame = reinterpret_cast<uint64_t*>(top - frameBytes);
+    std::memset(frame, 0, frameBytes);  // the frame pointer 0 ends frame-pointer walks
+#if defined(__x86_64__)
+    frame[kFpControl] = currentFpControl();
+    frame[kRbx] = reinterpret_cast<uintptr_t>(this);
+    frame[kR12] = reinterpret_cast<uintptr_t>(start);
+    frame[kReturn] = reinterpret_cast<uintptr_t>(asyncjob_fiber_trampoline);
+#elif defined(__aarch64__)
+    frame[kFpcr] = currentFpControl();
+    frame[kX19] = reinterpret_cast<uintptr_t>(this);
+    frame[kX20] = reinterpret_cast<uintptr_t>(start);
+    frame[kX30] = reinterpret_cast<uintptr_t>(asyncjob_fiber_trampoline);
+#endif
+    sp_ = frame;
+    return true;
   }
 #endif
 };
 
-// makecontext passes int arguments only, so the fiber's address travels in two halves.
-void fiberStart(unsigned int high, unsigned int low) {
-  auto* self = reinterpret_cast<PosixFiber*>(
-      static_cast<uintptr_t>((static_cast<uint64_t>(high) << 32) | static_cast<uint64_t>(low)));
+// Where every new fiber begins, on its own stack.
+void fiberStart(void* fiber) {
+  auto* self = static_cast<PosixFiber*>(fiber);
 #if ASYNCJOB_SANITIZED_SWITCH
   arrive(&self->notes);
-#endif
-#if ASYNCJOB_HAVE_ASM_SWITCH
-  if (activeSwitch() == Switch::Asm) self->park();
 #endif
   self->entry(self->arg);
   std::abort();  // a fiber's entry switches away for good; returning is a bug
 }
 
-#if ASYNCJOB_HAVE_ASM_SWITCH
-void enterThroughContext(void* fiber) {
-  setcontext(&static_cast<PosixFiber*>(fiber)->context);
-  std::abort();  // setcontext returns only on failure
+#if ASYNCJOB_HAVE_UCONTEXT
+// makecontext passes int arguments only, so the fiber's address travels in two halves.
+void ucontextStart(unsigned int high, unsigned int low) {
+  fiberStart(reinterpret_cast<void*>(
+      static_cast<uintptr_t>((static_cast<uint64_t>(high) << 32) | static_cast<uint64_t>(low))));
+}
+
+bool prepareContext(PosixFiber* fiber) {
+  if (getcontext(&fiber->context) != 0) return false;
+  fiber->context.uc_stack.ss_sp = fiber->stack.base;
+  fiber->context.uc_stack.ss_size = fiber->stack.size;
+  fiber->context.uc_link = nullptr;
+  const auto address = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(fiber));
+  makecontext(&fiber->context, reinterpret_cast<void (*)()>(ucontextStart), 2,
+              static_cast<unsigned int>(address >> 32), static_cast<unsigned int>(address));
+  return true;
 }
 #endif
 
@@ -226,7 +355,7 @@ Fiber* Fiber::createFromCurrentThread() {
   auto* fiber = new (std::nothrow) PosixFiber;
 #if ASYNCJOB_SANITIZED_SWITCH
   if (fiber == nullptr) return nullptr;
-#if ASYNCJOB_ASAN
+#if ASYNCJOB_ASAN && ASYNCJOB_HAVE_UCONTEXT
   // ASan's swapcontext interceptor clears the shadow memory of the target's uc_stack, which
   // nothing sets for a thread's own context.
   fiber->context.uc_stack = stack_t{};
@@ -239,45 +368,30 @@ Fiber* Fiber::createFromCurrentThread() {
 }
 
 Fiber* Fiber::create(size_t stackSize, Entry entry, void* arg) {
-  if (activeSwitch() == Switch::None) return nullptr;
+  const Switch active = activeSwitch();
+  if (active == Switch::None) return nullptr;
   auto* fiber = new (std::nothrow) PosixFiber;
   if (fiber == nullptr) return nullptr;
-  if (!stackAllocate(stackSize, &fiber->stack) || getcontext(&fiber->context) != 0) {
+  fiber->entry = entry;
+  fiber->arg = arg;
+  bool prepared = stackAllocate(stackSize, &fiber->stack);
+#if ASYNCJOB_HAVE_ASM_SWITCH
+  if (prepared && active == Switch::Asm) prepared = fiber->prepareFirstFrame(fiberStart);
+#endif
+#if ASYNCJOB_HAVE_UCONTEXT
+  if (prepared && active == Switch::Ucontext) prepared = prepareContext(fiber);
+#endif
+  if (!prepared) {
     stackFree(&fiber->stack);
     delete fiber;
     return nullptr;
   }
-  fiber->entry = entry;
-  fiber->arg = arg;
 #if ASYNCJOB_ASAN
   fiber->notes.stackBottom = fiber->stack.base;
   fiber->notes.stackSize = fiber->stack.size;
 #endif
 #if ASYNCJOB_TSAN
   fiber->notes.tsanFiber = __tsan_create_fiber(0);
-#endif
-  fiber->context.uc_stack.ss_sp = fiber->stack.base;
-  fiber->context.uc_stack.ss_size = fiber->stack.size;
-  fiber->context.uc_link = nullptr;
-  const auto address = static_cast<uint64_t>(reinterpret_cast<uintptr_t>(fiber));
-  makecontext(&fiber->context, reinterpret_cast<void (*)()>(fiberStart), 2,
-              static_cast<unsigned int>(address >> 32), static_cast<unsigned int>(address));
-#if ASYNCJOB_HAVE_ASM_SWITCH
-  if (activeSwitch() == Switch::Asm) {
-    // Run the fiber up to its parking switch, so that it is resumed like any other.
-#if ASYNCJOB_SANITIZED_SWITCH
-    // Whatever runs this create() is a stack the sanitizers must be able to come back to.
-    SwitchNotes creator;
-#if ASYNCJOB_TSAN
-    creator.tsanFiber = __tsan_get_current_fiber();
-#endif
-    leave(&creator, &fiber->notes);
-    asyncjob_fiber_save_and_call(&fiber->creatorSp, enterThroughContext, fiber);
-    arrive(&creator);
-#else
-    asyncjob_fiber_save_and_call(&fiber->creatorSp, enterThroughContext, fiber);
-#endif
-  }
 #endif
   return fiber;
 }
@@ -304,40 +418,32 @@ int Fiber::switchToSlow(Fiber* to, int value) {
   auto* self = static_cast<PosixFiber*>(this);
   auto* next = static_cast<PosixFiber*>(to);
 #if ASYNCJOB_SANITIZED_SWITCH
-  int received;
-  next->handedOver = value;
   leave(&self->notes, &next->notes);
-#if ASYNCJOB_HAVE_ASM_SWITCH
-  if (asmSwitch_) {
-    received = asyncjob_fiber_switch(&sp_, next->sp_, value);
-  } else
-#endif
-  {
-    if (swapcontext(&self->context, &next->context) != 0) std::abort();
-    received = self->handedOver;
-  }
+  const int received = self->switchStack(next, value);
   arrive(&self->notes);
   return received;
 #else
-  next->handedOver = value;
-  if (swapcontext(&self->context, &next->context) != 0) std::abort();
-  return self->handedOver;
+  return self->switchStack(next, value);
 #endif
 }
 
-#else  // !ASYNCJOB_HAVE_UCONTEXT
+#else  // neither switch
 
 Fiber* Fiber::createFromCurrentThread() { return nullptr; }
 Fiber* Fiber::create(size_t, Entry, void*) { return nullptr; }
 void Fiber::destroy(Fiber*) {}
 int Fiber::switchToSlow(Fiber*, int) { std::abort(); }
 
-#endif  // ASYNCJOB_HAVE_UCONTEXT
+#endif  // ASYNCJOB_HAVE_ASM_SWITCH || ASYNCJOB_HAVE_UCONTEXT
 
 const char* Fiber::backendName() {
   switch (activeSwitch()) {
     case Switch::Asm:
-      return "asm-x86_64";
+#if ASYNCJOB_HAVE_ASM_SWITCH
+      return ASYNCJOB_ASM_BACKEND;
+#else
+      break;
+#endif
     case Switch::Ucontext:
       return "ucontext";
     case Switch::None:

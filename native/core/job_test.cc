@@ -508,6 +508,7 @@ TEST(is_capable_and_backend) {
   EXPECT(asyncjob_is_capable() == 1, "fibers are supported on this platform");
   const char* backend = asyncjob_fiber_backend();
   const bool known = std::strcmp(backend, "asm-x86_64") == 0 ||
+                     std::strcmp(backend, "asm-aarch64") == 0 ||
                      std::strcmp(backend, "ucontext") == 0 ||
                      std::strcmp(backend, "windows-fibers") == 0;
   EXPECT(known, "backend %s", backend);

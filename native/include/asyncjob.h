@@ -116,10 +116,11 @@ void asyncjob_get_mem_functions(asyncjob_stack_alloc_fn *alloc_fn, asyncjob_stac
 int asyncjob_set_stack_size(size_t size);
 size_t asyncjob_get_stack_size(void);
 
-/* How this process switches stacks: "asm-x86_64" (register-only switch, stacks prepared by
- * makecontext), "ucontext" (glibc swapcontext on every switch: used where the fast switch is
- * unsafe, e.g. with CET shadow stacks, or forced with ASYNCJOB_FIBER=ucontext in the
- * environment), "windows-fibers", or "none" when asyncjob_is_capable() is 0. */
+/* How this process switches stacks: "asm-x86_64" or "asm-aarch64" (register-only switch, each
+ * new stack's first frame written by hand), "ucontext" (swapcontext on every switch: other POSIX
+ * architectures, glibc under a CET or GCS shadow stack, or forced on glibc with
+ * ASYNCJOB_FIBER=ucontext in the environment), "windows-fibers", or "none" when
+ * asyncjob_is_capable() is 0. */
 const char *asyncjob_fiber_backend(void);
 
 /* Jobs of the calling thread's pool that are running or paused (0 without a pool). */

@@ -149,7 +149,13 @@ asm(".text\n"
     ASYNCJOB_ASM_END(asyncjob_fiber_trampoline));
 #endif
 
-static_assert(kFrameWords * sizeof(void*) % 16 == 0, "the switch keeps the stack 16-byte aligned");
+// The frame enums above must match the asm: 8 words pushed on x86-64 (with the return address),
+// 176 bytes reserved on aarch64.
+#if defined(__x86_64__)
+static_assert(kFrameWords * sizeof(uint64_t) == 64, "the x86-64 switch's frame");
+#else
+static_assert(kFrameWords * sizeof(uint64_t) == 176, "the aarch64 switch's frame");
+#endif
 #endif  // ASYNCJOB_HAVE_ASM_SWITCH
 
 namespace asyncjob {

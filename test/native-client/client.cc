@@ -256,7 +256,7 @@ napi_value CallWaitCtxCallback(napi_env env, napi_callback_info) {
 }
 
 // For the benchmark's breakdown: the floor of a JS -> N-API call that does nothing.
-napi_value Noop(napi_env env, napi_callback_info) { return nullptr; }
+napi_value Noop(napi_env, napi_callback_info) { return nullptr; }
 
 // For the benchmark's breakdown: n pause+resume round trips of a native job started and
 // resumed from C on this thread (the last resume finishes it), no JavaScript involved; returns

@@ -37,6 +37,34 @@ function exitOf(worker: Worker): Promise<number> {
   });
 }
 
+// Every host thread a job ran on ends with its environment. On Windows a thread's end runs
+// thread-exit code that once hung for ever (node.exe under Wine, mingw build: a thread_local's
+// destructor read storage the runtime had freed and waited on the isolate's lock), and the
+// process with it: these exits must come, with their codes, within the time limit.
+describe('process exit once JS jobs have run', function () {
+  this.timeout(60000);
+  const RUN_JOBS = `
+    const { startJob, pauseJob, ASYNC_PAUSE } = require(process.argv[1]);
+    for (let i = 0; i < 3; i++) {
+      let r = startJob(null, null, () => { pauseJob(); pauseJob(); return i; });
+      while (r.status === ASYNC_PAUSE) r = startJob(r.job, null, null);
+    }
+  `;
+
+  for (const [how, ending] of [
+    ['ends by itself', 'process.exitCode = 3;'],
+    ['calls process.exit()', 'process.exit(3);'],
+  ]) {
+    it(`a process that ran JS jobs and ${how} exits with its code`, () => {
+      const started = Date.now();
+      const r = spawnSync(process.execPath, ['-e', `${RUN_JOBS} ${ending}`, packagePath], { encoding: 'utf8', timeout: 20000 });
+      expect(r.signal, `killed after ${Date.now() - started} ms: it did not exit`).to.equal(null);
+      expect(r.stderr).to.equal('');
+      expect(r.status).to.equal(3);
+    });
+  }
+});
+
 describe('teardown with jobs paused', function () {
   this.timeout(60000);
 

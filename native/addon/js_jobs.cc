@@ -4,7 +4,9 @@
 #include <v8.h>
 
 #include <cmath>
+#include <new>
 #include <optional>
+#include <type_traits>
 #include <unordered_set>
 #include <vector>
 
@@ -94,12 +96,13 @@ class HostThreadHandOff final : public asyncjob::HandOff {
   void release() override {
     if (isolate == nullptr) return;
     isolate->Exit();
-    unlocker_.emplace(isolate);
+    unlocker_ = new (unlockerStorage_) v8::Unlocker(isolate);
   }
   void reacquire() override {
     if (isolate == nullptr) return;
     isolate->Enter();
-    unlocker_.reset();
+    unlocker_->~Unlocker();
+    unlocker_ = nullptr;
     // Resumed to be cancelled: whether it paused in pauseJob() or in another addon's native
     // code, its JavaScript ends by termination (RunJsJob cancels that at the job's end).
     if (asyncjob::currentJobCancelled()) isolate->TerminateExecution();
@@ -107,8 +110,17 @@ class HostThreadHandOff final : public asyncjob::HandOff {
   v8::Isolate* isolate = nullptr;
 
  private:
-  std::optional<v8::Unlocker> unlocker_;
+  // Made and destroyed by hand, not a std::optional, so that this thread_local has no
+  // destructor: with mingw-w64's emulated TLS a thread's thread_locals are freed before their
+  // destructors run, and an optional destroyed there read freed memory as engaged and ran
+  // ~Unlocker on garbage, which blocked the exiting host thread on the isolate's lock for
+  // ever (held by the JS thread, waiting to join that host thread). release() and reacquire()
+  // pair up, so when a host thread ends there is nothing to destroy.
+  alignas(v8::Unlocker) unsigned char unlockerStorage_[sizeof(v8::Unlocker)];
+  v8::Unlocker* unlocker_ = nullptr;
 };
+static_assert(std::is_trivially_destructible<HostThreadHandOff>::value,
+              "a thread_local: no destructor may run when a host thread ends (see unlocker_)");
 
 struct JsJobState;
 

@@ -554,6 +554,12 @@ int resume(ThreadJobs& jobs, asyncjob_job** job, asyncjob_job* target, int* ret,
 namespace asyncjob {
 
 bool setThreadHandOff(HandOff* handOff) {
+  if (handOff == nullptr) {
+    // Removing it creates nothing: a thread that has just given its stack back (Teardown in
+    // the addon, after asyncjob_cleanup_thread) must not be converted to a fiber again.
+    if (t_os != nullptr) t_os->handOff = nullptr;
+    return true;
+  }
   OsThread* os = currentOs();
   if (os == nullptr) return false;
   t_exit.armed = true;

@@ -8,9 +8,8 @@
 #
 # Each .node lands in build/win32-x64-node<major>/<the path it has in the repository>, e.g.
 # .../test/native-client/build/Release/client.node: a tree that stands in for the repository
-# root when ASYNCJOB_PREBUILD names it (node-gyp-build reads that variable for asyncjob itself;
-# test/native-client/index.js and examples/async-engine/engine.js read it too). The Linux build/
-# is left alone.
+# root when ASYNCJOB_PREBUILD names it (node-gyp-build's own variable; for the other addons,
+# scripts/windows-addon-paths.js), so the Linux build/ stays as it is.
 #
 # How the addon reaches node.exe: node.exe exports N-API and libuv with C names, and V8's C++
 # API with MSVC-mangled names. An import library (x86_64-w64-mingw32-dlltool) takes N-API and

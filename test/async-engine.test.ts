@@ -9,10 +9,7 @@ import * as path from 'node:path';
 // Its native job hashes 8 MiB with SHA-256 on a worker thread and is woken through a wait fd or
 // through the WaitCtx callback: each way must give node:crypto's digest.
 const exampleDir = path.resolve(__dirname, '..', '..', 'examples', 'async-engine');
-// ASYNCJOB_PREBUILD: a tree standing in for the repository root for compiled addons (see
-// test/native-client/index.js).
-const buildRoot = process.env.ASYNCJOB_PREBUILD ?? path.resolve(__dirname, '..', '..');
-const addonPath = path.join(buildRoot, 'examples', 'async-engine', 'build', 'Release', 'async_engine.node');
+const addonPath = path.join(exampleDir, 'build', 'Release', 'async_engine.node');
 
 function expectedDigest(): string {
   const pattern = Buffer.from(Array.from({ length: 256 }, (_, i) => i));

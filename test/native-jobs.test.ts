@@ -361,8 +361,7 @@ describe('native jobs from JavaScript (a client addon built with asyncjob_client
     });
 
     it('a client loaded before asyncjob throws ERR_ASYNCJOB_NOT_LOADED from its module init', () => {
-      const buildRoot = process.env.ASYNCJOB_PREBUILD ?? path.resolve(__dirname, '..', '..');
-      const binary = path.join(buildRoot, 'test', 'native-client', 'build', 'Release', 'client.node');
+      const binary = path.join(path.dirname(clientPath), 'build', 'Release', 'client.node');
       const r = runChild(`
         try {
           require(${JSON.stringify(binary)});

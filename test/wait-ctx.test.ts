@@ -327,7 +327,9 @@ describe('WaitCtx', () => {
     });
   });
 
-  it('wait() resolves with [] on the next turn of the event loop when no fds are set, whatever the timeout', async () => {
+  it('wait() resolves with [] on the next turn of the event loop when no fds are set, whatever the timeout', async function () {
+    // WINDOWS-FDS: pollFds() throws on Windows even with no fds (issue 9); re-enable with it.
+    if (process.platform === 'win32') this.skip();
     const started = Date.now();
     let resolved = false;
     const waiting = ctx.wait().then((fds) => {
@@ -342,7 +344,9 @@ describe('WaitCtx', () => {
     expect(ctx.waitSync()).to.deep.equal([]);
   });
 
-  it('wait() with no fds drives the documented loop for a job that waits for a timer', async () => {
+  it('wait() with no fds drives the documented loop for a job that waits for a timer', async function () {
+    // WINDOWS-FDS: pollFds() throws on Windows even with no fds (issue 9); re-enable with it.
+    if (process.platform === 'win32') this.skip();
     let fired = false;
     setTimeout(() => {
       fired = true;
@@ -364,7 +368,9 @@ describe('WaitCtx', () => {
     expect(iterations, 'about one per turn of the event loop for 20 ms').to.be.below(10000);
   });
 
-  it('a wait with no fds is pending like any other: free() before the next turn rejects it', async () => {
+  it('a wait with no fds is pending like any other: free() before the next turn rejects it', async function () {
+    // WINDOWS-FDS: pollFds() throws on Windows even with no fds (issue 9); re-enable with it.
+    if (process.platform === 'win32') this.skip();
     const fresh = new WaitCtx();
     const waiting = fresh.wait();
     fresh.free();
@@ -379,7 +385,9 @@ describe('WaitCtx', () => {
     ['wait({ timeout: 0 }) on an fd that stays unreadable', (c: WaitCtx) => c.wait({ timeout: 0 })],
     ['pollFds([], -1) with no fds', (c: WaitCtx) => new Promise<unknown>((resolve) => c.pollFds([], -1, resolve))],
   ] as const) {
-    it(`${name}, in a loop, lets a timer fire`, async () => {
+    it(`${name}, in a loop, lets a timer fire`, async function () {
+      // WINDOWS-FDS: needs pipe(), not implemented on Windows yet (issue 9); re-enable with it.
+      if (process.platform === 'win32') this.skip();
       const [readFd, writeFd] = pipe();
       const fresh = new WaitCtx();
       fresh.setWaitFd('never', readFd, null, () => {

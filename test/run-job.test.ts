@@ -532,9 +532,11 @@ describe('runJob()', () => {
         }).catch((error) => console.log(error.code));
         setTimeout(() => cancelJob(job), 10);
       `;
+      // A guard against a child that never exits, not a speed limit: node.exe under Wine takes
+      // seconds to start a child on a loaded machine (5 s was once too little there).
       const result = spawnSync(process.execPath, ['-e', child, require.resolve('asyncjob')], {
         encoding: 'utf8',
-        timeout: 5000,
+        timeout: 20000,
       });
       expect(result.status, `the child exited by itself; stderr: ${result.stderr}`).to.equal(0);
       expect(result.stdout.trim()).to.equal('ERR_ASYNCJOB_JOB_CANCELLED');

@@ -19,8 +19,13 @@ Napi::Error SystemError(Napi::Env env, const char* syscall, int err) {
   int uvErr = uv_translate_sys_error(err);
   char name[64];
   uv_err_name_r(uvErr, name, sizeof name);
+#ifdef _WIN32
+  const char* description = uv_strerror(uvErr);  // strerror knows no Win32 or Winsock codes
+#else
+  const char* description = std::strerror(err);
+#endif
   Napi::Error error = CodedError(
-      env, name, std::string(syscall) + " failed: " + name + " (" + std::strerror(err) + ")");
+      env, name, std::string(syscall) + " failed: " + name + " (" + description + ")");
   error.Set("errno", Napi::Number::New(env, uvErr));
   error.Set("syscall", syscall);
   return error;

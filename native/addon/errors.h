@@ -14,7 +14,8 @@ namespace asyncjob::addon {
 // An Error with `code` set, for example ERR_ASYNCJOB_UNSUPPORTED.
 Napi::Error CodedError(Napi::Env env, const char* code, const std::string& message);
 
-// The Error for a system call that failed with errno `err` (positive, as in errno):
+// The Error for a system call that failed with errno `err` (positive, as in errno; on Windows a
+// Win32 or Winsock error code, as GetLastError and WSAGetLastError give it):
 // message "<syscall> failed: EMFILE (Too many open files)", code "EMFILE", errno -EMFILE.
 Napi::Error SystemError(Napi::Env env, const char* syscall, int err);
 

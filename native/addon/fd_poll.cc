@@ -8,13 +8,15 @@
 
 #include "errors.h"
 
-#ifndef _WIN32
+#include <chrono>
+#include <climits>
+
+#ifdef _WIN32
+#include <winsock2.h>
+#else
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
-
-#include <chrono>
-#include <climits>
 #endif
 
 namespace asyncjob::addon {
@@ -48,16 +50,90 @@ Napi::Error WaitError(Napi::Env env, const std::string& code, const std::string&
   return error;
 }
 
-// Which of `fds` (no duplicates) are readable, waiting up to timeoutMs (negative: forever).
-// Returns 0, or the errno of poll(2); *badFd is the first fd that is not open, or -1.
-int PollReadable(const std::vector<int>& fds, int64_t timeoutMs, std::vector<int>* readable,
-                 int* badFd) {
+// What a poll watches for an fd: a duplicate of its own, closed with the watch.
 #ifdef _WIN32
-  (void)fds, (void)timeoutMs, (void)readable, (void)badFd;
-  return ENOSYS;
+using Watched = uv_os_sock_t;  // a SOCKET
+constexpr Watched kNotWatched = INVALID_SOCKET;
+void CloseWatched(Watched watched) { closesocket(watched); }
+#else
+using Watched = int;
+constexpr Watched kNotWatched = -1;
+void CloseWatched(Watched watched) { close(watched); }
+#endif
+
+// The socket behind a Windows C runtime fd (node.exe's, as Node's fs uses). Returns 0, or the
+// libuv error: UV_EBADF when fd is not open, UV_ENOTSOCK when it is no socket (libuv watches
+// sockets only on Windows).
+#ifdef _WIN32
+int SocketOf(int fd, SOCKET* socket) {
+  uv_os_fd_t handle = uv_get_osfhandle(fd);
+  if (handle == INVALID_HANDLE_VALUE) return UV_EBADF;
+  *socket = reinterpret_cast<SOCKET>(handle);
+  int type = 0;
+  int length = sizeof type;
+  // Fails for any handle but a socket's (a file, a pipe, a console), not always with WSAENOTSOCK.
+  return getsockopt(*socket, SOL_SOCKET, SO_TYPE, reinterpret_cast<char*>(&type), &length) == 0
+             ? 0
+             : UV_ENOTSOCK;
+}
+#endif
+
+// A duplicate of fd for one poll to watch: libuv watches an fd once per loop on POSIX, and on
+// Windows the duplicate keeps the socket alive until the watch is closed, whatever happens to
+// fd. Returns 0 or the libuv error, with *call naming the call that failed.
+int DuplicateToWatch(int fd, Watched* watched, const char** call) {
+#ifdef _WIN32
+  SOCKET socket;
+  *call = "_get_osfhandle";
+  if (int err = SocketOf(fd, &socket)) return err;
+  WSAPROTOCOL_INFOW protocol;
+  *call = "WSADuplicateSocketW";
+  if (WSADuplicateSocketW(socket, GetCurrentProcessId(), &protocol) != 0) {
+    return uv_translate_sys_error(WSAGetLastError());
+  }
+  *call = "WSASocketW";
+  *watched = WSASocketW(FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, FROM_PROTOCOL_INFO, &protocol, 0,
+                        WSA_FLAG_NO_HANDLE_INHERIT);
+  if (*watched == INVALID_SOCKET) return uv_translate_sys_error(WSAGetLastError());
+  SetHandleInformation(reinterpret_cast<HANDLE>(*watched), HANDLE_FLAG_INHERIT, 0);
+  return 0;
+#else
+  *call = "fcntl";
+  *watched = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return *watched < 0 ? uv_translate_sys_error(errno) : 0;
+#endif
+}
+
+int InitWatch(uv_loop_t* loop, uv_poll_t* handle, Watched watched) {
+#ifdef _WIN32
+  return uv_poll_init_socket(loop, handle, watched);
+#else
+  return uv_poll_init(loop, handle, watched);
+#endif
+}
+
+// Which of `fds` (no duplicates) are readable, waiting up to timeoutMs (negative: forever):
+// poll(2), or on Windows WSAPoll on the fds' sockets. Returns 0, or the error of that call
+// (errno; on Windows the Winsock error); *badFd is the first fd that cannot be polled (not
+// open; on Windows also no socket) with *badFdErr its libuv error, or -1.
+int PollReadable(const std::vector<int>& fds, int64_t timeoutMs, std::vector<int>* readable,
+                 int* badFd, int* badFdErr) {
+  *badFd = -1;
+#ifdef _WIN32
+  std::vector<WSAPOLLFD> polled(fds.size());
+  for (size_t i = 0; i < fds.size(); i++) {
+    SOCKET socket;
+    if (int err = SocketOf(fds[i], &socket)) {
+      *badFd = fds[i];
+      *badFdErr = err;
+      return 0;
+    }
+    polled[i] = WSAPOLLFD{socket, POLLRDNORM, 0};
+  }
 #else
   std::vector<pollfd> polled(fds.size());
   for (size_t i = 0; i < fds.size(); i++) polled[i] = pollfd{fds[i], POLLIN, 0};
+#endif
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max<int64_t>(timeoutMs, 0));
   for (;;) {
     int wait = -1;
@@ -65,19 +141,22 @@ int PollReadable(const std::vector<int>& fds, int64_t timeoutMs, std::vector<int
       auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       wait = static_cast<int>(std::clamp<int64_t>(left.count(), 0, INT_MAX));
     }
+#ifdef _WIN32
+    if (WSAPoll(polled.data(), static_cast<ULONG>(polled.size()), wait) != SOCKET_ERROR) break;
+    if (WSAGetLastError() != WSAEINTR) return WSAGetLastError();
+#else
     if (poll(polled.data(), static_cast<nfds_t>(polled.size()), wait) >= 0) break;
     if (errno != EINTR) return errno;
+#endif
   }
-  *badFd = -1;
-  for (const pollfd& p : polled) {
-    if (p.revents & POLLNVAL) {
-      if (*badFd < 0) *badFd = p.fd;
-    } else if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
-      readable->push_back(p.fd);
+  for (size_t i = 0; i < fds.size(); i++) {
+    if (polled[i].revents & POLLNVAL) {
+      if (*badFd < 0) *badFd = fds[i], *badFdErr = UV_EBADF;
+    } else if (polled[i].revents & (POLLIN | POLLHUP | POLLERR)) {
+      readable->push_back(fds[i]);
     }
   }
   return 0;
-#endif
 }
 
 }  // namespace
@@ -87,15 +166,13 @@ struct FdPoll::Holder {
   Handle handle;
   std::shared_ptr<FdPoll> poll;
   int fd;
-  int watched;  // a uv_poll's own duplicate of fd (-1 for the timer), closed with the handle
+  Watched watched;  // a uv_poll's own duplicate of fd (none for the others), closed with it
 
   static void Close(Holder* holder) {
     uv_close(reinterpret_cast<uv_handle_t*>(&holder->handle), [](uv_handle_t* handle) {
       auto* closed = static_cast<Holder*>(handle->data);
       std::shared_ptr<FdPoll> poll = std::move(closed->poll);
-#ifndef _WIN32
-      if (closed->watched >= 0) close(closed->watched);
-#endif
+      if (closed->watched != kNotWatched) CloseWatched(closed->watched);
       delete closed;
       poll->HandleClosed();
     });
@@ -109,10 +186,6 @@ FdPoll::~FdPoll() = default;
 
 std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds,
                                       int64_t timeoutMs, Napi::Function done) {
-#ifdef _WIN32
-  (void)fds, (void)timeoutMs, (void)done;
-  throw CodedError(env, "ERR_ASYNCJOB_UNSUPPORTED", "Waiting on fds is not supported on Windows yet");
-#else
   uv_loop_t* loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) throw Napi::Error::New(env);
   std::shared_ptr<FdPoll> poll(new FdPoll(env, done));
@@ -121,7 +194,7 @@ std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds
                       &poll->asyncContext_) != napi_ok) {
     throw Napi::Error::New(env);
   }
-  auto* timer = new Holder<uv_timer_t>{{}, poll, -1, -1};
+  auto* timer = new Holder<uv_timer_t>{{}, poll, -1, kNotWatched};
   uv_timer_init(loop, &timer->handle);
   timer->handle.data = timer;
   poll->timer_ = timer;
@@ -130,17 +203,18 @@ std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds
     poll->teardownHook_ = nullptr;
   }
   for (int fd : poll->fds_) {
-    // libuv watches an fd once per loop: waits that share an fd (two jobs woken by one engine's
-    // fd) each watch a duplicate of their own.
-    const int watched = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (watched < 0) {
-      poll->CannotWatch(fd, "fcntl", uv_translate_sys_error(errno));
+    // Waits that share an fd (two jobs woken by one engine's fd) each watch a duplicate of
+    // their own.
+    Watched watched;
+    const char* call;
+    if (int err = DuplicateToWatch(fd, &watched, &call)) {
+      poll->CannotWatch(fd, call, err);
       break;
     }
     auto* watch = new Holder<uv_poll_t>{{}, poll, fd, watched};
-    int err = uv_poll_init(loop, &watch->handle, watched);
+    int err = InitWatch(loop, &watch->handle, watched);
     if (err != 0) {
-      close(watched);
+      CloseWatched(watched);
       delete watch;  // never initialised: nothing to close
       poll->CannotWatch(fd, "uv_poll_init", err);
       break;
@@ -162,7 +236,6 @@ std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds
     }
   }
   return poll;
-#endif
 }
 
 Napi::Function FdPoll::CancelFunction(Napi::Env env, std::weak_ptr<FdPoll> poll) {
@@ -203,10 +276,10 @@ void FdPoll::FailSoon(const char* code, const std::string& message, int fd) {
 void FdPoll::RunSoon() {
   if (soon_ != nullptr || timer_ == nullptr) return;
   uv_loop_t* loop = timer_->handle.loop;
-  soon_ = new Holder<uv_check_t>{{}, timer_->poll, -1, -1};
+  soon_ = new Holder<uv_check_t>{{}, timer_->poll, -1, kNotWatched};
   uv_check_init(loop, &soon_->handle);
   soon_->handle.data = soon_;
-  soonIdle_ = new Holder<uv_idle_t>{{}, timer_->poll, -1, -1};
+  soonIdle_ = new Holder<uv_idle_t>{{}, timer_->poll, -1, kNotWatched};
   uv_idle_init(loop, &soonIdle_->handle);
   soonIdle_->handle.data = soonIdle_;
   openHandles_ += 2;
@@ -239,9 +312,10 @@ void FdPoll::OnReadable(uv_poll_t* handle, int /*status*/, int /*events*/) {
   // Report every fd readable now, not only this one (libuv reports a POLLERR as EBADF).
   std::vector<int> readable;
   int badFd = -1;
-  if (PollReadable(poll->fds_, 0, &readable, &badFd) != 0) readable.clear();
+  int badFdErr = 0;
+  if (PollReadable(poll->fds_, 0, &readable, &badFd, &badFdErr) != 0) readable.clear();
   if (badFd >= 0) {
-    poll->SetError("ERR_ASYNCJOB_BAD_FD", BadFdMessage(badFd, UV_EBADF), badFd);
+    poll->SetError("ERR_ASYNCJOB_BAD_FD", BadFdMessage(badFd, badFdErr), badFd);
     poll->Finish(true, {});
     return;
   }
@@ -263,7 +337,8 @@ void FdPoll::Due() {
   // Timed out: what is readable by now still counts (a zero timeout is a readiness check).
   std::vector<int> readable;
   int badFd = -1;
-  if (PollReadable(fds_, 0, &readable, &badFd) != 0) readable.clear();
+  int badFdErr = 0;
+  if (PollReadable(fds_, 0, &readable, &badFd, &badFdErr) != 0) readable.clear();
   Finish(false, readable);
 }
 
@@ -350,14 +425,15 @@ std::vector<int> PollFdsSync(Napi::Env env, const std::vector<int>& fds, int64_t
   std::vector<int> readable;
   if (unique.empty()) return readable;
 #ifdef _WIN32
-  (void)timeoutMs;
-  throw CodedError(env, "ERR_ASYNCJOB_UNSUPPORTED", "Waiting on fds is not supported on Windows yet");
+  const char* call = "WSAPoll";
 #else
-  int badFd = -1;
-  if (int err = PollReadable(unique, timeoutMs, &readable, &badFd)) throw SystemError(env, "poll", err);
-  if (badFd >= 0) throw WaitError(env, "ERR_ASYNCJOB_BAD_FD", BadFdMessage(badFd, UV_EBADF), badFd);
-  return readable;
+  const char* call = "poll";
 #endif
+  int badFd = -1;
+  int badFdErr = 0;
+  if (int err = PollReadable(unique, timeoutMs, &readable, &badFd, &badFdErr)) throw SystemError(env, call, err);
+  if (badFd >= 0) throw WaitError(env, "ERR_ASYNCJOB_BAD_FD", BadFdMessage(badFd, badFdErr), badFd);
+  return readable;
 }
 
 }  // namespace asyncjob::addon

@@ -43,6 +43,10 @@
       "conditions": [
         ["OS=='linux'", {
           "libraries": ["-lpthread"]
+        }],
+        # Winsock: pipe() and the fd waits use sockets on Windows.
+        ["OS=='win'", {
+          "libraries": ["ws2_32.lib"]
         }]
       ]
     }

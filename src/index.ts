@@ -61,8 +61,9 @@ export function fiberBackend(): FiberBackend {
  * its WaitCtx to be woken through. Close both ends with `fs.closeSync` when done.
  *
  * Throws an Error shaped like Node's SystemError when the system call fails (`code` such as
- * `'EMFILE'`, negative `errno`, `syscall` such as `'pipe2'`), and an Error with `code`
- * `'ERR_ASYNCJOB_UNSUPPORTED'` on Windows, where it is not implemented yet.
+ * `'EMFILE'`, negative `errno`, `syscall` such as `'pipe2'`). On Windows, where libuv watches
+ * sockets only, it is a connected pair of loopback TCP sockets as C runtime fds, which Node's
+ * `fs` reads, writes and closes like a pipe's (see docs/api.md).
  * @example
  * import * as fs from 'node:fs';
  * import { pipe } from 'asyncjob';

@@ -209,7 +209,8 @@ export class WaitCtx extends binding.WaitCtx {
    * `ERR_ASYNCJOB_BAD_FD` when an fd cannot be watched (not open, a regular file, or watched by
    * the event loop already), with a `SystemError`-shaped error (code `EMFILE`, negative `errno`,
    * `syscall`, `fd`) when the process is out of fds (or memory) for the watch, and with
-   * `ERR_ASYNCJOB_WAIT_CTX_FREED` when the context is freed before or during the wait. Not supported on Windows yet (`ERR_ASYNCJOB_UNSUPPORTED`).
+   * `ERR_ASYNCJOB_WAIT_CTX_FREED` when the context is freed before or during the wait. On
+   * Windows the fds must be sockets (libuv watches nothing else there), as `pipe()` makes.
    * Watching an fd puts it into non-blocking mode, as libuv does.
    * @example
    * const readable = await ctx.wait({ timeout: 1000, signal: AbortSignal.timeout(5000) });
@@ -247,7 +248,7 @@ export class WaitCtx extends binding.WaitCtx {
    * (-1, the default: no limit) and returns every readable fd; `[]` at once when no fds are set.
    *
    * Throws `RangeError` (`ERR_OUT_OF_RANGE`) for a bad timeout, `ERR_ASYNCJOB_BAD_FD` for an fd
-   * that is not open, `ERR_ASYNCJOB_UNSUPPORTED` on Windows (not implemented yet).
+   * that is not open (on Windows also for one that is no socket).
    * @example
    * const readable = ctx.waitSync(100);
    */

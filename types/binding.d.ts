@@ -58,8 +58,8 @@ export interface Binding {
   isCapable(): boolean;
   /** asyncjob_fiber_backend() */
   fiberBackend(): FiberBackend;
-  /** A non-blocking, close-on-exec pipe; throws a SystemError-shaped Error on failure and
-   * ERR_ASYNCJOB_UNSUPPORTED on Windows. */
+  /** A non-blocking, close-on-exec pipe (on Windows a loopback socket pair as C runtime fds);
+   * throws a SystemError-shaped Error on failure. */
   pipe(): [readFd: number, writeFd: number];
 
   /** null when JavaScript jobs can run on this thread, else why not (e.g. no v8::Locker). */

@@ -12,8 +12,11 @@
 // - Each poll watches its own duplicate of every fd (F_DUPFD_CLOEXEC), so any number of polls,
 //   and the loop's own users (a net.Socket), can wait on the same fd at once. As libuv does,
 //   watching puts the fd's open file into non-blocking mode.
+// - Windows: fds are node.exe's C runtime fds (Node's fs fds), and each must be a socket, as
+//   libuv watches nothing else there (uv_poll_init_socket); the duplicate is a
+//   WSADuplicateSocket copy, and readiness checks and PollFdsSync use WSAPoll. An fd that is no
+//   socket is ERR_ASYNCJOB_BAD_FD (ENOTSOCK).
 // - At environment teardown a pending poll closes its handles without calling done.
-// - Windows: not implemented yet; Start and PollFdsSync throw ERR_ASYNCJOB_UNSUPPORTED.
 #ifndef ASYNCJOB_ADDON_FD_POLL_H
 #define ASYNCJOB_ADDON_FD_POLL_H
 
@@ -37,8 +40,9 @@ class FdPoll {
   // readiness, with every fd readable at that moment; done(null, fds readable by then, usually
   // []) after timeoutMs (negative: never; with no fds: on the next turn of the loop);
   // done(error) with code ERR_ASYNCJOB_BAD_FD (and `fd`) when an fd cannot be watched (not
-  // open: EBADF), or with a SystemError (code EMFILE, negative errno, syscall, and `fd`) when the
-  // watch cannot be set up for want of fds or memory. The handles hold the poll until closed.
+  // open: EBADF; on Windows no socket: ENOTSOCK), or with a SystemError (code EMFILE, negative
+  // errno, syscall, and `fd`) when the watch cannot be set up for want of fds or memory. The
+  // handles hold the poll until closed.
   static std::shared_ptr<FdPoll> Start(Napi::Env env, const std::vector<int>& fds,
                                        int64_t timeoutMs, Napi::Function done);
   // A JavaScript function that cancels `poll` (if it still exists): done is then never called.
@@ -101,8 +105,9 @@ class FdPoll {
   int errorUvErr_ = 0;
 };
 
-// poll(2): which of `fds` are readable within timeoutMs (negative: wait forever). No fds: []
-// at once. Throws ERR_ASYNCJOB_BAD_FD for an fd that is not open, a SystemError if poll fails.
+// poll(2) (Windows: WSAPoll): which of `fds` are readable within timeoutMs (negative: wait
+// forever). No fds: [] at once. Throws ERR_ASYNCJOB_BAD_FD for an fd that is not open (on
+// Windows also no socket), a SystemError if the poll fails.
 std::vector<int> PollFdsSync(Napi::Env env, const std::vector<int>& fds, int64_t timeoutMs);
 
 }  // namespace asyncjob::addon

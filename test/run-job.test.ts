@@ -23,7 +23,6 @@ import {
 // runJob() per API.md: drives a job to its end without blocking the event loop, resuming it on
 // a wait fd, on the WaitCtx callback, or on the next turn of the loop.
 
-const onPosix = process.platform === 'win32' ? describe.skip : describe;
 
 type Stored = { callback: (arg: unknown) => unknown; arg: unknown };
 
@@ -187,7 +186,7 @@ describe('runJob()', () => {
       expect(await within(promise, 5000, 'status ERR')).to.equal(ASYNC_STATUS_OK);
     });
 
-    onPosix('with a wait fd (pipe(), POSIX): only when the fd becomes readable', () => {
+    describe('with a wait fd (pipe()): only when the fd becomes readable', () => {
       it('resumes after the byte is written, not before', async () => {
         const [readFd, writeFd] = pipe();
         const log: string[] = [];
@@ -448,7 +447,7 @@ describe('runJob()', () => {
       expect(cleaned).to.deep.equal(['k']);
     });
 
-    onPosix('is freed after an fd wait (pipe(), POSIX): the cleanup closes the pipe', () => {
+    describe('is freed after an fd wait (pipe()): the cleanup closes the pipe', () => {
       it('runs the cleanup that closes both ends', async () => {
         const [readFd, writeFd] = pipe();
         const closed: number[] = [];
@@ -479,7 +478,7 @@ describe('runJob()', () => {
       expect((r.value as Error).message).to.contain('cancelJob()');
     }
 
-    onPosix('waiting on a pipe (POSIX)', () => {
+    describe('waiting on a pipe', () => {
       it('rejects the run, stops its wait and frees its WaitCtx: the cleanup closes the fds', async () => {
         const [readFd, writeFd] = pipe();
         let job: AsyncJob | null = null;

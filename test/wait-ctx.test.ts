@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import { Worker } from 'node:worker_threads';
 import { ASYNC_PAUSE, cancelJob, pauseJob, pipe, startJob, WaitCtx } from 'asyncjob';
 
-const onPosix = process.platform === 'win32' ? describe.skip : describe;
 const onWindows = process.platform === 'win32' ? describe : describe.skip;
 
 // The binding's own methods, to check that they re-check what the TypeScript layer validates.
@@ -455,7 +455,7 @@ describe('WaitCtx', () => {
   });
 });
 
-onPosix('WaitCtx on POSIX (real fds)', () => {
+describe('WaitCtx with real fds (pipe())', () => {
   let ctx: WaitCtx;
   let open: number[] = [];
   beforeEach(() => {
@@ -576,7 +576,8 @@ onPosix('WaitCtx on POSIX (real fds)', () => {
     expect(error.message).to.contain(`fd ${readFd}`).and.to.contain('EBADF');
   });
 
-  it('out of fds (EMFILE): wait() and runJob() reject with a SystemError, not ERR_ASYNCJOB_BAD_FD', () => {
+  // POSIX: a low RLIMIT_NOFILE in a shell; Windows has no such limit to lower.
+  (process.platform === 'win32' ? it.skip : it)('out of fds (EMFILE): wait() and runJob() reject with a SystemError, not ERR_ASYNCJOB_BAD_FD', () => {
     // In a child whose fd table is full (a low RLIMIT_NOFILE, filled up): watching a healthy fd
     // needs a duplicate of it, which fails with EMFILE.
     const child = `
@@ -704,13 +705,57 @@ onPosix('WaitCtx on POSIX (real fds)', () => {
   });
 });
 
-onWindows('WaitCtx on Windows', () => {
-  it('wait() and waitSync() throw ERR_ASYNCJOB_UNSUPPORTED (not implemented yet)', async () => {
+onWindows('WaitCtx on Windows (fds are sockets)', () => {
+  it('wait() and waitSync() refuse an fd that is no socket: ERR_ASYNCJOB_BAD_FD, ENOTSOCK', async () => {
+    const file = fs.openSync(process.execPath, 'r');
     const ctx = new WaitCtx();
-    ctx.setWaitFd('k', 3);
-    expectCode(() => ctx.waitSync(0), 'ERR_ASYNCJOB_UNSUPPORTED');
-    expect(await rejection(ctx.wait())).to.have.property('code', 'ERR_ASYNCJOB_UNSUPPORTED');
-    ctx.free();
+    try {
+      ctx.setWaitFd('file', file);
+      const error = await rejection(ctx.wait());
+      expect(error).to.have.property('code', 'ERR_ASYNCJOB_BAD_FD');
+      expect(error).to.have.property('fd', file);
+      expect(error.message).to.contain('ENOTSOCK');
+      expectCode(() => ctx.waitSync(0), 'ERR_ASYNCJOB_BAD_FD');
+    } finally {
+      ctx.free();
+      fs.closeSync(file);
+    }
+  });
+
+  it('a wait is woken by a write from a worker thread (one fd table per process)', async () => {
+    const [readFd, writeFd] = pipe();
+    const ctx = new WaitCtx();
+    ctx.setWaitFd('k', readFd, null, () => { fs.closeSync(readFd); fs.closeSync(writeFd); });
+    const worker = new Worker(`
+      const fs = require('node:fs');
+      const { workerData } = require('node:worker_threads');
+      setTimeout(() => fs.writeSync(workerData, 'from a thread'), 50);
+    `, { eval: true, workerData: writeFd });
+    try {
+      expect(await ctx.wait({ timeout: 10000 })).to.deep.equal([readFd]);
+      const buffer = Buffer.alloc(32);
+      expect(buffer.toString('utf8', 0, fs.readSync(readFd, buffer))).to.equal('from a thread');
+    } finally {
+      await new Promise((resolve) => worker.once('exit', resolve));
+      ctx.free();
+    }
+  });
+
+  it('a finished wait keeps no duplicate of the write end: closing it is end of file', async () => {
+    const [readFd, writeFd] = pipe();
+    const ctx = new WaitCtx();
+    ctx.setWaitFd('w', writeFd);
+    try {
+      expect(await ctx.wait({ timeout: 0 })).to.deep.equal([]);  // watched writeFd, then closed it
+      ctx.clearFd('w');
+      fs.closeSync(writeFd);
+      ctx.setWaitFd('r', readFd);
+      expect(await ctx.wait({ timeout: 5000 })).to.deep.equal([readFd]);
+      expect(fs.readSync(readFd, Buffer.alloc(8))).to.equal(0);
+    } finally {
+      ctx.free();
+      fs.closeSync(readFd);
+    }
   });
 });
 

@@ -47,7 +47,8 @@ if [ ! "$exports" -nt "$nodeexe" ]; then
 fi
 
 # gyp files are Python literals: the sources, defines and include dirs of a binding.gyp's one
-# target, one per line, each list after a line with its name.
+# target, and the libraries of its OS=='win' condition, one per line, each list after a line
+# with its name.
 gyp_lists() {
   python3 -c '
 import ast, sys
@@ -56,16 +57,22 @@ print(target["target_name"])
 for key in ("sources", "defines", "include_dirs"):
     print("@" + key)
     for item in target.get(key, []): print(item)
+print("@libraries")
+for condition in target.get("conditions", []):
+    if condition[0].replace(" ", "") == "OS==" + chr(39) + "win" + chr(39):
+        for item in condition[1].get("libraries", []): print(item)
 ' "$1"
 }
 
 # compile <binding.gyp dir, relative to the root> [extra source...]: objects into $objdir/<dir>,
-# their paths appended to the array `objects`; sets `target`.
+# their paths appended to the array `objects`; sets `target`, and `libraries` to the link flags
+# of its Windows libraries (ws2_32.lib: -lws2_32).
 compile() {
   local dir=$root/$1 list key line src o
   local -a sources=() defines=() includes=()
   mapfile -t list < <(gyp_lists "$dir/binding.gyp")
   target=${list[0]}
+  libraries=()
   for line in "${list[@]:1}"; do
     case $line in
       @*) key=${line#@} ;;
@@ -73,6 +80,7 @@ compile() {
         case $key in
           sources) sources+=("$dir/$line") ;;
           defines) defines+=("-D$line") ;;
+          libraries) libraries+=("-l${line%.lib}") ;;
           include_dirs)
             # "<!(command)" runs the command in the gyp file's directory, as gyp does.
             if [[ $line == '<!('*')' ]]; then line=$(cd "$dir" && eval "${line:3:${#line}-4}"); fi
@@ -106,12 +114,13 @@ compile() {
 
 # The objects' paths go into strings below: the repository's path must have no spaces.
 gyps=(. test/native-client examples/async-engine)
-declare -A addon_objects addon_names
+declare -A addon_objects addon_names addon_libraries
 for gyp in "${gyps[@]}"; do
   objects=()
   if [ "$gyp" = . ]; then compile . "$root/native/mingw/v8_bridge.cc"; else compile "$gyp"; fi
   addon_objects[$gyp]="${objects[*]}"
   addon_names[$gyp]=$target
+  addon_libraries[$gyp]="${libraries[*]}"
 done
 # shellcheck disable=SC2206
 all_objects=(${addon_objects[*]})
@@ -191,7 +200,7 @@ for gyp in "${gyps[@]}"; do
   mkdir -p "$(dirname "$dll")"
   # shellcheck disable=SC2086
   "$MINGW" -shared -static -static-libgcc -static-libstdc++ -o "$dll" ${addon_objects[$gyp]} \
-    "$out/libnode.a"
+    "$out/libnode.a" ${addon_libraries[$gyp]}
   check_imports "$dll"
   echo "$what: ${dll#"$root"/}" >&2
 done

@@ -21,7 +21,6 @@ describe('examples/async-engine (npm run example:engine)', function () {
   let lines: string[] = [];
 
   before(function () {
-    if (process.platform === 'win32') this.skip(); // mode 'fd' needs POSIX fds
     if (!fs.existsSync(addonPath)) {
       throw new Error(`${addonPath} is missing: run npm run build:engine (npm run test:js does)`);
     }

@@ -17,7 +17,11 @@
       },
       "msvs_settings": {
         "VCCLCompilerTool": {"AdditionalOptions": ["/std:c++17"], "ExceptionHandling": 1}
-      }
+      },
+      # Winsock: on Windows mode 'fd' wakes the job through a loopback socket pair.
+      "conditions": [
+        ["OS=='win'", {"libraries": ["ws2_32.lib"]}]
+      ]
     }
   ]
 }

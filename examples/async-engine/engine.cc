@@ -5,8 +5,10 @@
 // NativeJobFunction: startJob()/runJob() run HashJob() below as a job on a fiber stack. The job
 // hands SHA-256 of the data to a worker thread, which hashes it in 1 MiB chunks and signals
 // after each one; the job pauses until the worker is done and counts its pauses. It is woken
-//   - mode 'fd': through a wait fd (an eventfd on Linux, a pipe elsewhere) that it registers in
-//     its WaitCtx and clears (and drains) on the way out;
+//   - mode 'fd': through a wait fd (an eventfd on Linux, a pipe elsewhere, and on Windows, where
+//     asyncjob waits on sockets only, a loopback socket pair whose read end it registers as a C
+//     runtime fd of node.exe) that it registers in its WaitCtx and clears (and drains) on the way
+//     out;
 //   - mode 'callback': through the WaitCtx callback, which the worker thread calls (asyncjob's
 //     callback may be called from any thread: it queues the wake to the JavaScript thread). The
 //     job sets the status ASYNCJOB_STATUS_EAGAIN before every pause, so runJob() waits for it.
@@ -36,6 +38,10 @@
 // freed, so the worker calls it under the Request's mutex and only while it is set: the job
 // unsets it before it returns, abort() unsets it for a job that will never return (call it
 // before cancelJob() of a paused job), and so does the environment's cleanup hook.
+#ifdef _WIN32
+#include <winsock2.h>  // before anything that brings windows.h
+#include <uv.h>        // node.exe's uv_open_osfhandle and uv_fs_close: its C runtime's fds
+#endif
 #include <asyncjob_client.h>
 
 #include <algorithm>
@@ -88,6 +94,10 @@ struct Request {
   // How the worker wakes the job.
   int readFd = -1;   // mode 'fd': registered in the WaitCtx (an eventfd is both ends)
   int writeFd = -1;
+#ifdef _WIN32
+  SOCKET readSocket = INVALID_SOCKET;   // behind readFd, which owns it once made
+  SOCKET writeSocket = INVALID_SOCKET;  // the worker's end (writeFd is unused)
+#endif
   std::mutex wakeMutex;  // guards callback/callbackArg against abort() and the job's return
   asyncjob_callback_fn callback = nullptr;  // mode 'callback': the WaitCtx's, while valid
   void* callbackArg = nullptr;
@@ -96,6 +106,15 @@ struct Request {
 #ifndef _WIN32
     if (writeFd >= 0 && writeFd != readFd) close(writeFd);
     if (readFd >= 0) close(readFd);
+#else
+    if (writeSocket != INVALID_SOCKET) closesocket(writeSocket);
+    if (readFd >= 0) {
+      uv_fs_t req;  // closes the fd and its socket; no callback: at once, on this thread
+      uv_fs_close(nullptr, &req, readFd, nullptr);
+      uv_fs_req_cleanup(&req);
+    } else if (readSocket != INVALID_SOCKET) {
+      closesocket(readSocket);
+    }
 #endif
   }
 };
@@ -161,6 +180,9 @@ void Signal(Request* r) {
 #elif !defined(_WIN32)
     const char byte = 1;
     (void)!write(r->writeFd, &byte, 1);  // non-blocking: a full pipe is readable anyway
+#else
+    const char byte = 1;
+    send(r->writeSocket, &byte, 1, 0);  // non-blocking: a full socket is readable anyway
 #endif
     return;
   }
@@ -223,8 +245,43 @@ bool OpenWakeFds(Request* r) {
   }
   return true;
 #else
-  (void)r;
-  return false;  // asyncjob does not poll fds on Windows yet
+  // asyncjob waits on sockets only on Windows, given as C runtime fds of node.exe: connect two
+  // through a listener on 127.0.0.1 that accepts nothing but our own connection.
+  SOCKET listener = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+  r->writeSocket = WSASocketW(AF_INET, SOCK_STREAM, IPPROTO_TCP, nullptr, 0, WSA_FLAG_NO_HANDLE_INHERIT);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in writeEnd{};
+  int length = sizeof address;
+  int writeEndLength = sizeof writeEnd;
+  BOOL on = TRUE;
+  bool ok = listener != INVALID_SOCKET && r->writeSocket != INVALID_SOCKET &&
+            setsockopt(listener, SOL_SOCKET, SO_EXCLUSIVEADDRUSE, reinterpret_cast<const char*>(&on), sizeof on) == 0 &&
+            bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+            getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) == 0 &&
+            listen(listener, 1) == 0 &&
+            connect(r->writeSocket, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
+            getsockname(r->writeSocket, reinterpret_cast<sockaddr*>(&writeEnd), &writeEndLength) == 0;
+  for (int attempt = 0; ok && attempt < 8 && r->readSocket == INVALID_SOCKET; attempt++) {
+    sockaddr_in peer{};
+    length = sizeof peer;
+    SOCKET accepted = accept(listener, reinterpret_cast<sockaddr*>(&peer), &length);
+    if (accepted == INVALID_SOCKET) break;
+    if (peer.sin_port == writeEnd.sin_port && peer.sin_addr.s_addr == writeEnd.sin_addr.s_addr) {
+      r->readSocket = accepted;
+    } else {
+      closesocket(accepted);  // someone else's connection
+    }
+  }
+  if (listener != INVALID_SOCKET) closesocket(listener);
+  u_long nonBlocking = 1;
+  if (r->readSocket == INVALID_SOCKET || ioctlsocket(r->readSocket, FIONBIO, &nonBlocking) != 0 ||
+      ioctlsocket(r->writeSocket, FIONBIO, &nonBlocking) != 0) {
+    return false;  // the destructor closes what is open
+  }
+  r->readFd = uv_open_osfhandle(reinterpret_cast<uv_os_fd_t>(r->readSocket));
+  return r->readFd >= 0;
 #endif
 }
 
@@ -237,7 +294,9 @@ void DrainWakeFd(Request* r) {
   while (read(r->readFd, buf, sizeof buf) > 0) {
   }
 #else
-  (void)r;
+  char buf[64];
+  while (recv(r->readSocket, buf, sizeof buf, 0) > 0) {
+  }
 #endif
 }
 
@@ -438,9 +497,6 @@ napi_value HashJobFactory(napi_env env, napi_callback_info info) {
       return Throw(env, "ERR_INVALID_ARG_VALUE", "hashJob(data, mode): mode must be 'fd' or 'callback'", true);
     }
   }
-#ifdef _WIN32
-  if (mode == Mode::Fd) return Throw(env, "ERR_ASYNC_ENGINE_UNSUPPORTED", "mode 'fd' needs POSIX fds");
-#endif
 
   auto* r = new (std::nothrow) Request;
   if (r == nullptr) return Throw(env, "ERR_ASYNC_ENGINE_NO_MEMORY", "out of memory");

@@ -40,7 +40,9 @@ std::string BadFdMessage(int fd, int uvErr) {
 // Whether a failure to watch an fd is the process's or the system's (out of fds or memory),
 // not the fd's: it is then reported as what it is, a SystemError, not as a bad fd.
 bool OutOfResources(int uvErr) {
-  return uvErr == UV_EMFILE || uvErr == UV_ENFILE || uvErr == UV_ENOMEM || uvErr == UV_ENOSPC;
+  // (UV_ENOBUFS: Winsock out of buffers for a duplicate socket.)
+  return uvErr == UV_EMFILE || uvErr == UV_ENFILE || uvErr == UV_ENOMEM || uvErr == UV_ENOSPC ||
+         uvErr == UV_ENOBUFS;
 }
 
 // A coded Error, with the `fd` it is about when fd >= 0.
@@ -151,7 +153,10 @@ int PollReadable(const std::vector<int>& fds, int64_t timeoutMs, std::vector<int
   }
   for (size_t i = 0; i < fds.size(); i++) {
     if (polled[i].revents & POLLNVAL) {
-      if (*badFd < 0) *badFd = fds[i], *badFdErr = UV_EBADF;
+      if (*badFd < 0) {
+        *badFd = fds[i];
+        *badFdErr = UV_EBADF;
+      }
     } else if (polled[i].revents & (POLLIN | POLLHUP | POLLERR)) {
       readable->push_back(fds[i]);
     }

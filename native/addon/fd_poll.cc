@@ -237,6 +237,9 @@ std::shared_ptr<FdPoll> FdPoll::Start(Napi::Env env, const std::vector<int>& fds
     if (poll->fds_.empty() || timeoutMs == 0) {
       poll->RunSoon();
     } else if (timeoutMs > 0) {
+      // From now, not from the loop's cached time, which lags by however long the JavaScript
+      // since the loop last woke took (tens of ms seen in node.exe under Wine).
+      uv_update_time(loop);
       uv_timer_start(&timer->handle, OnTimer, static_cast<uint64_t>(timeoutMs), 0);
     }
   }

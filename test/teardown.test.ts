@@ -149,8 +149,6 @@ describe('teardown with jobs paused', function () {
   });
 
   it('worker.terminate() while runJob() keeps resuming a job from a readable fd, twenty times', async function () {
-    // WINDOWS-FDS: needs pipe(), not implemented on Windows yet (issue 9); re-enable with it.
-    if (process.platform === 'win32') this.skip();
     for (let i = 0; i < 20; i++) {
       const worker = new Worker(workerScript(`
         const fs = require('node:fs');

@@ -328,8 +328,6 @@ describe('WaitCtx', () => {
   });
 
   it('wait() resolves with [] on the next turn of the event loop when no fds are set, whatever the timeout', async function () {
-    // WINDOWS-FDS: pollFds() throws on Windows even with no fds (issue 9); re-enable with it.
-    if (process.platform === 'win32') this.skip();
     const started = Date.now();
     let resolved = false;
     const waiting = ctx.wait().then((fds) => {
@@ -345,8 +343,6 @@ describe('WaitCtx', () => {
   });
 
   it('wait() with no fds drives the documented loop for a job that waits for a timer', async function () {
-    // WINDOWS-FDS: pollFds() throws on Windows even with no fds (issue 9); re-enable with it.
-    if (process.platform === 'win32') this.skip();
     let fired = false;
     setTimeout(() => {
       fired = true;
@@ -369,8 +365,6 @@ describe('WaitCtx', () => {
   });
 
   it('a wait with no fds is pending like any other: free() before the next turn rejects it', async function () {
-    // WINDOWS-FDS: pollFds() throws on Windows even with no fds (issue 9); re-enable with it.
-    if (process.platform === 'win32') this.skip();
     const fresh = new WaitCtx();
     const waiting = fresh.wait();
     fresh.free();
@@ -386,8 +380,6 @@ describe('WaitCtx', () => {
     ['pollFds([], -1) with no fds', (c: WaitCtx) => new Promise<unknown>((resolve) => c.pollFds([], -1, resolve))],
   ] as const) {
     it(`${name}, in a loop, lets a timer fire`, async function () {
-      // WINDOWS-FDS: needs pipe(), not implemented on Windows yet (issue 9); re-enable with it.
-      if (process.platform === 'win32') this.skip();
       const [readFd, writeFd] = pipe();
       const fresh = new WaitCtx();
       fresh.setWaitFd('never', readFd, null, () => {
@@ -681,7 +673,10 @@ describe('WaitCtx with real fds (pipe())', () => {
     expect(JSON.parse(result.stdout)).to.have.lengthOf(1);
   });
 
-  it('lets a worker with a pending wait be terminated cleanly', () => {
+  it('lets a worker with a pending wait be terminated cleanly', function () {
+    // KNOWN BUG on Windows (node.exe 22 under Wine, issue 9; see teardown.test.ts), not about fds:
+    // a worker that loaded asyncjob is not terminated, even one idle with no wait at all.
+    if (process.platform === 'win32') this.skip();
     const child = `
       const { Worker } = require('node:worker_threads');
       const worker = new Worker(\`

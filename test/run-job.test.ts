@@ -191,11 +191,6 @@ describe('runJob()', () => {
         const [readFd, writeFd] = pipe();
         const log: string[] = [];
         let writtenAt = 0;
-        setTimeout(() => {
-          writtenAt = performance.now();
-          log.push('written');
-          fs.writeSync(writeFd, 'x');
-        }, 30);
         let immediates = 0;
         const tick = () => {
           immediates++;
@@ -212,6 +207,13 @@ describe('runJob()', () => {
           myCtx().clearFd('pipe');
           return { resumedAt, read: byte.toString('latin1', 0, n) };
         });
+        // The write is due 30 ms after the job paused, however long starting it took (in node.exe
+        // under Wine it can take longer than that, and the write would be due at the first turn).
+        setTimeout(() => {
+          writtenAt = performance.now();
+          log.push('written');
+          fs.writeSync(writeFd, 'x');
+        }, 30);
         setImmediate(tick);
         try {
           const r = await within(promise, 5000, 'a job waiting on a pipe');

@@ -13,7 +13,6 @@
 #include "testing.h"
 
 #if !defined(_WIN32)
-#include <sys/resource.h>
 #endif
 
 using asyncjob::JobKind;
@@ -594,9 +593,9 @@ CHILD(host_thread_without_address_space) {
     return 2;
   }
   // Now less room than one host thread's stack.
-  const size_t limit = asyncjob::testing::processVmSize() + asyncjob::hostThreadStackSize() / 2;
-  const rlimit lowered{limit, limit};
-  if (setrlimit(RLIMIT_AS, &lowered) != 0) return 3;
+  if (!asyncjob::testing::lowerAddressSpace(asyncjob::hostThreadStackSize() / 2)) {
+    return asyncjob::testing::kChildSkipped;
+  }
   EXPECT(startHost(&job, &ret, recordThreadAcrossPauses) == ASYNCJOB_ERR && job == nullptr,
          "refused");
   EXPECT(std::strstr(asyncjob::jobCreationFailure(), "could not create a thread") != nullptr,
@@ -611,6 +610,10 @@ TEST(a_host_thread_that_cannot_be_created_is_reported_to_its_creator) {
   int exitCode = -1, signal = -1;
   REQUIRE(asyncjob::testing::runChild("host_thread_without_address_space", &exitCode, &signal),
           "child ran");
+  if (exitCode == asyncjob::testing::kChildSkipped) {
+    asyncjob::testing::skip("RLIMIT_AS is not enforced here");
+    return;
+  }
   EXPECT(exitCode == 0 && signal == 0, "exit %d, signal %d", exitCode, signal);
 }
 #endif  // __linux__

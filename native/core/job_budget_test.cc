@@ -2,7 +2,6 @@
 // limit is small: jobs run out (ASYNCJOB_NO_JOBS) while the process still has room of its own.
 #if defined(__linux__)
 
-#include <sys/resource.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -53,8 +52,7 @@ bool finishAll(std::vector<asyncjob_job*>* held) {
 }  // namespace
 
 CHILD(job_budget_under_a_low_address_space_limit) {
-  const rlimit lowered{asyncjob::testing::processVmSize() + kRoom, asyncjob::testing::processVmSize() + kRoom};
-  if (setrlimit(RLIMIT_AS, &lowered) != 0) return 2;
+  if (!asyncjob::testing::lowerAddressSpace(kRoom)) return asyncjob::testing::kChildSkipped;
   // Half the room left, at a fiber stack and its guard page (or a host thread's stack, guard,
   // dispatcher stack and guard) each.
   const size_t page = 4096;
@@ -119,6 +117,10 @@ TEST(jobs_run_out_at_the_process_budget_before_the_process_does) {
   REQUIRE(asyncjob::testing::runChild("job_budget_under_a_low_address_space_limit", &exitCode,
                                       &signal),
           "child ran");
+  if (exitCode == asyncjob::testing::kChildSkipped) {
+    asyncjob::testing::skip("RLIMIT_AS is not enforced here");
+    return;
+  }
   EXPECT(exitCode == 0 && signal == 0, "exit %d, signal %d", exitCode, signal);
 }
 #endif

@@ -6,8 +6,9 @@
 //
 // EXPECT records a failure and carries on (usable anywhere, including inside job functions);
 // REQUIRE records it and returns from the enclosing void function. Every message carries the
-// failing values. test_main.cc runs every TEST (or those whose name contains argv[1]) and ends
-// with the line `core: N passed, M failed`.
+// failing values. A TEST whose premise does not hold where it runs calls skip(why) and returns:
+// it is reported as skipped, with the reason, never as passed. test_main.cc runs every TEST (or
+// those whose name contains argv[1]) and ends with the line `core: N passed, M failed, K skipped`.
 #ifndef ASYNCJOB_CORE_TESTING_H
 #define ASYNCJOB_CORE_TESTING_H
 
@@ -43,6 +44,24 @@ bool runChild(const char* name, int* exitCode, int* signal);
 // Linux: the address space this process has mapped now (VmSize), for tests that lower
 // RLIMIT_AS just above it. 0 where it cannot be read.
 size_t processVmSize();
+
+// Marks the running TEST skipped: what it needs is missing here (printf-style reason).
+void skip(const char* format, ...)
+#if defined(__GNUC__) && !defined(__MINGW32__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
+// The exit code of a CHILD that found its premise missing (automake's "skipped").
+constexpr int kChildSkipped = 77;
+
+#if defined(__linux__)
+// Lowers RLIMIT_AS to `room` bytes beyond what this process has mapped, and checks that it holds:
+// a mapping larger than the room must be refused. False, with the reason on stderr, where the
+// limit does not take effect: qemu-user accepts setrlimit(RLIMIT_AS) from its guest and ignores
+// it (the emulator's own mappings share the process), so the guest can map past it.
+bool lowerAddressSpace(size_t room);
+#endif
 
 }  // namespace testing
 }  // namespace asyncjob

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { budget } from './time-scale';
 
 // `npm run example:engine`: examples/async-engine, a client addon built with asyncjob_client.h
 // only (npm run build:engine, part of test:js; this file builds nothing), run as a child process.
@@ -17,7 +18,7 @@ function expectedDigest(): string {
 }
 
 describe('examples/async-engine (npm run example:engine)', function () {
-  this.timeout(60_000);
+  this.timeout(budget(60_000));
   let lines: string[] = [];
 
   before(function () {
@@ -27,7 +28,7 @@ describe('examples/async-engine (npm run example:engine)', function () {
     const child = spawnSync(process.execPath, [path.join(exampleDir, 'index.js')], {
       cwd: path.resolve(__dirname, '..', '..'),
       encoding: 'utf8',
-      timeout: 50_000,
+      timeout: budget(50_000),
     });
     expect(child.error, String(child.error)).to.equal(undefined);
     expect(child.status, `exit status; stderr:\n${child.stderr}`).to.equal(0);

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { budget } from './time-scale';
 
 // A debugger attached the way Chrome DevTools and VS Code attach (the inspector protocol, here
 // from a worker through inspector.Session.connectToMainThread()) while the main thread runs
@@ -21,7 +22,7 @@ interface Entry {
 }
 
 describe('a debugger attached to jobs', function () {
-  this.timeout(60000);
+  this.timeout(budget(60000));
   let transcript: Entry[];
   let lines: string[];
   const lineOf = (marker: string) => lines.findIndex((text) => text.includes(`// ${marker}`) && !text.includes('line('));
@@ -31,7 +32,7 @@ describe('a debugger attached to jobs', function () {
     // the runs go wrong, each its own way (one job's result false where true is expected; the
     // child's inspector session closed under it). Re-enable when fixed.
     if (process.platform === 'win32') this.skip();
-    const result = spawnSync(process.execPath, [child, packagePath], { encoding: 'utf8', timeout: 50000 });
+    const result = spawnSync(process.execPath, [child, packagePath], { encoding: 'utf8', timeout: budget(50000) });
     expect(result.stderr, 'stderr').to.equal('');
     expect([result.status, result.signal], 'exit').to.deep.equal([0, null]);
     transcript = JSON.parse(result.stdout);

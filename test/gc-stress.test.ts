@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { execFileSync, spawn } from 'node:child_process';
 import * as vm from 'node:vm';
+import { budget } from './time-scale';
 
 // ARCHITECTURE.md: a paused JS job's frames must stay GC roots and be updated when the GC moves
 // what they point to; optimized frames on a paused job's stack must lazily deoptimize. Each
@@ -377,7 +378,7 @@ function runChild(flags: string[], cfg: ChildConfig): Promise<ChildRun> {
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 90000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), budget(90000));
     child.on('error', reject);
     child.on('close', (status, signal) => {
       clearTimeout(timer);
@@ -400,7 +401,7 @@ function hasV8Flag(flag: string): boolean {
 }
 
 describe('GC stress with JS jobs paused (child processes)', function () {
-  this.timeout(120000);
+  this.timeout(budget(120000));
   const baseFlags = ['--expose-gc', '--allow-natives-syntax'];
   const runs: { compaction?: Promise<ChildRun>; scavenge?: Promise<ChildRun> } = {};
   const work = vm.runInThisContext(`(${WORK_SRC})`) as Work;

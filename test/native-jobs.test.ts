@@ -23,6 +23,7 @@ import {
   unblockPause,
   WaitCtx,
 } from 'asyncjob';
+import { budget } from './time-scale';
 
 // Native jobs from JavaScript, through test/native-client: a client addon built with
 // asyncjob_client.h only (npm run build:test-client), as other addons are.
@@ -72,7 +73,7 @@ async function expectRejection(promise: Promise<unknown>, code: string, type: Fu
 }
 
 function runChild(script: string): { status: number | null; signal: string | null; stdout: string; stderr: string } {
-  const child = spawnSync(process.execPath, ['-e', script, packagePath, clientPath], { encoding: 'utf8', timeout: 30000 });
+  const child = spawnSync(process.execPath, ['-e', script, packagePath, clientPath], { encoding: 'utf8', timeout: budget(30000) });
   return { status: child.status, signal: child.signal, stdout: child.stdout, stderr: child.stderr };
 }
 
@@ -168,7 +169,7 @@ describe('native jobs from JavaScript (a client addon built with asyncjob_client
     });
 
     it('is paused 1,000,000 times and finished from JavaScript in a few seconds', function () {
-      this.timeout(60000);
+      this.timeout(budget(60000));
       const n = 1_000_000;
       const started = process.hrtime.bigint();
       let r = startJob(null, null, client.pauser(n));
@@ -180,7 +181,7 @@ describe('native jobs from JavaScript (a client addon built with asyncjob_client
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       expect(r).to.deep.include({ status: ASYNC_FINISH, ret: n });
       expect(resumes).to.equal(n);
-      expect(ms, `${n} round trips took ${ms.toFixed(0)} ms`).to.be.below(5000);
+      expect(ms, `${n} round trips took ${ms.toFixed(0)} ms`).to.be.below(budget(5000));
     });
 
     it('runJob() resolves with the int; several run side by side', async () => {
@@ -377,7 +378,7 @@ describe('native jobs from JavaScript (a client addon built with asyncjob_client
   });
 
   describe('threads, cancellation and teardown', function () {
-    this.timeout(60000);
+    this.timeout(budget(60000));
 
     it('a native job started on this thread is refused (ASYNCJOB_ERR) when another thread resumes it', async () => {
       const r = startJob(null, null, client.captureJob());

@@ -4,6 +4,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as zlib from 'node:zlib';
 import { ASYNC_FINISH, ASYNC_PAUSE, getCurrentJob, pauseJob, runJob, startJob } from 'asyncjob';
+import { budget } from './time-scale';
 
 // ARCHITECTURE.md: Node APIs work inside a job, across pauses; timers and promise continuations
 // run later on the main thread. Every job here pauses between using an API and checking it.
@@ -157,7 +158,7 @@ describe('Node APIs inside jobs, across pauses', () => {
         return 7;
       }).then((v) => console.log('runJob resolved', v));
     `;
-    const child = spawnSync(process.execPath, ['-e', script, packagePath], { encoding: 'utf8', timeout: 30000 });
+    const child = spawnSync(process.execPath, ['-e', script, packagePath], { encoding: 'utf8', timeout: budget(30000) });
     expect(child.signal).to.equal(null);
     expect(child.stderr).to.equal('runJob: to stderr\n');
     expect(child.status).to.equal(0);

@@ -39,6 +39,7 @@ import {
   type OSSL_ASYNC_FD,
   type Ref,
 } from 'asyncjob/openssl';
+import { budget } from './time-scale';
 
 
 // lib/index.js sits one level under the package root.
@@ -458,7 +459,7 @@ describe('asyncjob/openssl wait contexts with real pipes (pipe())', () => {
     };
     expect(ASYNC_start_job(job, ctx, ret, jobfunc)).to.equal(ASYNC_PAUSE);
     setTimeout(() => fs.writeSync(w, 'wake'), 20);
-    expect(await ctx.wait({ timeout: 5000 })).to.deep.equal([r]);
+    expect(await ctx.wait({ timeout: budget(5000) })).to.deep.equal([r]);
     expect(ASYNC_start_job(job, ctx, ret, jobfunc)).to.equal(ASYNC_FINISH);
     expect(ret.value).to.equal('wake');
     ASYNC_WAIT_CTX_free(ctx);
@@ -467,7 +468,7 @@ describe('asyncjob/openssl wait contexts with real pipes (pipe())', () => {
 
 describe('examples/seed-example.ts (the man page\'s EXAMPLES program)', () => {
   it('prints exactly the man page\'s expected output', function () {
-    this.timeout(30000);
+    this.timeout(budget(30000));
     const program = path.join(packageRoot, 'build', 'examples', 'seed-example.js');
     expect(fs.existsSync(program), `${program} (npm run build:examples)`).to.equal(true);
     const result = spawnSync(process.execPath, [program], { cwd: packageRoot, encoding: 'utf8' });
@@ -482,7 +483,7 @@ describe('examples/seed-example.ts (the man page\'s EXAMPLES program)', () => {
 
 describe('ES module entry points', () => {
   it('import { … } from \'asyncjob\' and \'asyncjob/openssl\' give every export, as require() does', function () {
-    this.timeout(30000);
+    this.timeout(budget(30000));
     const source = `
       import { createRequire } from 'node:module';
       import { startJob, WaitCtx, runJob, pipe } from 'asyncjob';

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { ASYNC_FINISH, ASYNC_PAUSE, pauseJob, startJob } from 'asyncjob';
+import { budget } from './time-scale';
 
 // The pitfalls of ARCHITECTURE.md that the other suites do not already pin down (2: deep
 // recursion in jobs.test.ts; 3: async-context.test.ts; 4: teardown.test.ts; 6: cancelJob in
@@ -11,7 +12,7 @@ import { ASYNC_FINISH, ASYNC_PAUSE, pauseJob, startJob } from 'asyncjob';
 const packagePath = require.resolve('asyncjob');
 
 describe('ARCHITECTURE.md pitfalls', function () {
-  this.timeout(60000);
+  this.timeout(budget(60000));
 
   it('1. code compiled by every tier runs in jobs across hand-offs', () => {
     // The prototype crashed in baseline compilation when a host thread skipped Isolate::Enter()
@@ -60,7 +61,7 @@ describe('ARCHITECTURE.md pitfalls', function () {
       console.log(r.ret);
     `;
     const flags = ['--always-sparkplug', '--no-lazy-feedback-allocation'];
-    const child = spawnSync(process.execPath, [...flags, '-e', script, packagePath], { encoding: 'utf8', timeout: 30000 });
+    const child = spawnSync(process.execPath, [...flags, '-e', script, packagePath], { encoding: 'utf8', timeout: budget(30000) });
     expect(child.signal, child.stderr).to.equal(null);
     expect(child.status, child.stderr).to.equal(0);
     let s = 0;
@@ -81,7 +82,7 @@ describe('ARCHITECTURE.md pitfalls', function () {
         }
         console.log(total);
       `;
-      const child = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '-e', script, packagePath], { encoding: 'utf8', timeout: 30000 });
+      const child = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, '-e', script, packagePath], { encoding: 'utf8', timeout: budget(30000) });
       expect(child.signal, child.stderr).to.equal(null);
       expect(child.status, child.stderr).to.equal(0);
       expect(Number(child.stdout.trim())).to.equal(20 * ((199999 * 200000) / 2));

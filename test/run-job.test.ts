@@ -19,6 +19,7 @@ import {
   startJob,
   WaitCtx,
 } from 'asyncjob';
+import { budget } from './time-scale';
 
 // runJob() per API.md: drives a job to its end without blocking the event loop, resuming it on
 // a wait fd, on the WaitCtx callback, or on the next turn of the loop.
@@ -44,11 +45,13 @@ async function settle<T>(promise: Promise<T>): Promise<{ ok: boolean; value: unk
   }
 }
 
-// Fails with a clear message, rather than a mocha timeout, when `promise` does not settle.
+// Fails with a clear message, rather than a mocha timeout, when `promise` does not settle
+// within `ms` (scaled to this run's speed).
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  const limit = budget(ms);
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not settled within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(`${what}: not settled within ${limit} ms`)), limit);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
@@ -537,7 +540,7 @@ describe('runJob()', () => {
       // seconds to start a child on a loaded machine (5 s was once too little there).
       const result = spawnSync(process.execPath, ['-e', child, require.resolve('asyncjob')], {
         encoding: 'utf8',
-        timeout: 20000,
+        timeout: budget(20000),
       });
       expect(result.status, `the child exited by itself; stderr: ${result.stderr}`).to.equal(0);
       expect(result.stdout.trim()).to.equal('ERR_ASYNCJOB_JOB_CANCELLED');

@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
+import { budget } from './time-scale';
 
 // V8 scans the stack of the thread that runs a GC for pointers to C++ (cppgc) objects, from
 // that thread's stack pointer up to the stack start V8 holds for it. Every hand-off between
@@ -16,12 +17,12 @@ const child = path.join(root, 'test', 'fixtures', 'stack-start-child.js');
 const probe = path.join(root, 'test', 'gc-probe');
 
 describe('the stack V8 scans after a hand-off', function () {
-  this.timeout(60000);
+  this.timeout(budget(60000));
 
   it('is the running thread\'s own, at every point of a sequence of JS jobs, on the main thread and in a worker', () => {
     const result = spawnSync(process.execPath, ['--expose-gc', child, packagePath, probe], {
       encoding: 'utf8',
-      timeout: 50000,
+      timeout: budget(50000),
     });
     expect(result.stderr, 'stderr').to.equal('');
     expect([result.status, result.signal], 'exit').to.deep.equal([0, null]);

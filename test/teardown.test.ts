@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ASYNC_FINISH, ASYNC_PAUSE, pauseJob, startJob } from 'asyncjob';
+import { budget } from './time-scale';
 
 // ARCHITECTURE.md pitfall 4: teardown with jobs still paused, and termination landing on a job
 // thread. Each case runs in a child process or a worker, so a crash cannot hide.
@@ -10,7 +11,7 @@ const packagePath = require.resolve('asyncjob');
 const clientPath = path.resolve(__dirname, '..', '..', 'test', 'native-client', 'index.js');
 
 function runChild(script: string, args: string[] = []): { status: number | null; signal: string | null; stdout: string; stderr: string } {
-  const child = spawnSync(process.execPath, [...args, '-e', script, packagePath], { encoding: 'utf8', timeout: 30000 });
+  const child = spawnSync(process.execPath, [...args, '-e', script, packagePath], { encoding: 'utf8', timeout: budget(30000) });
   return { status: child.status, signal: child.signal, stdout: child.stdout, stderr: child.stderr };
 }
 
@@ -42,7 +43,7 @@ function exitOf(worker: Worker): Promise<number> {
 // destructor read storage the runtime had freed and waited on the isolate's lock), and the
 // process with it: these exits must come, with their codes, within the time limit.
 describe('process exit once JS jobs have run', function () {
-  this.timeout(60000);
+  this.timeout(budget(60000));
   const RUN_JOBS = `
     const { startJob, pauseJob, ASYNC_PAUSE } = require(process.argv[1]);
     for (let i = 0; i < 3; i++) {
@@ -57,7 +58,7 @@ describe('process exit once JS jobs have run', function () {
   ]) {
     it(`a process that ran JS jobs and ${how} exits with its code`, () => {
       const started = Date.now();
-      const r = spawnSync(process.execPath, ['-e', `${RUN_JOBS} ${ending}`, packagePath], { encoding: 'utf8', timeout: 20000 });
+      const r = spawnSync(process.execPath, ['-e', `${RUN_JOBS} ${ending}`, packagePath], { encoding: 'utf8', timeout: budget(20000) });
       expect(r.signal, `killed after ${Date.now() - started} ms: it did not exit`).to.equal(null);
       expect(r.stderr).to.equal('');
       expect(r.status).to.equal(3);
@@ -66,7 +67,7 @@ describe('process exit once JS jobs have run', function () {
 });
 
 describe('teardown with jobs paused', function () {
-  this.timeout(60000);
+  this.timeout(budget(60000));
 
   it('the process ends normally with jobs paused', () => {
     const r = runChild(`${PAUSE_FIVE} process.on('exit', () => console.log('exiting with', held.length, 'paused'));`);
@@ -211,7 +212,7 @@ describe('teardown with jobs paused', function () {
     // bare for (;;) {}, because loading converts its thread to a fiber (without that call the
     // same worker ends in 30 ms). Re-enable when fixed.
     if (process.platform === 'win32') this.skip();
-    this.timeout(60000);
+    this.timeout(budget(60000));
     for (let i = 0; i < 100; i++) {
       const worker = new Worker(
         `

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import * as vm from 'node:vm';
 import { ASYNC_FINISH, ASYNC_PAUSE, WaitCtx, pauseJob, startJob } from 'asyncjob';
+import { budget } from './time-scale';
 
 // Termination from inside: vm timeouts, cancelJob() and worker.terminate() landing in the
 // middle of asyncjob's own work (WaitCtx cleanups, paused jobs). Each case runs in a child
@@ -12,7 +13,7 @@ const packagePath = require.resolve('asyncjob');
 const clientPath = path.resolve(__dirname, '..', '..', 'test', 'native-client', 'index.js');
 
 function run(script: string): { out: unknown; status: number | null; signal: string | null; stderr: string } {
-  const child = spawnSync(process.execPath, ['-e', script, packagePath, clientPath], { encoding: 'utf8', timeout: 30000 });
+  const child = spawnSync(process.execPath, ['-e', script, packagePath, clientPath], { encoding: 'utf8', timeout: budget(30000) });
   let out: unknown = child.stdout;
   try {
     out = JSON.parse(child.stdout);
@@ -32,7 +33,7 @@ const PRELUDE = `
 `;
 
 describe('termination during WaitCtx cleanups', function () {
-  this.timeout(60000);
+  this.timeout(budget(60000));
 
   it('cancelJob() on a job paused inside a cleanup during free(): the cleanups stop, the context is freed', () => {
     const result = run(`${PRELUDE}
@@ -64,7 +65,7 @@ describe('termination during WaitCtx cleanups', function () {
       ctx.setWaitFd('older', 5, null, () => ran.push('older'));
       ctx.setWaitFd('newer', 6, null, () => { ran.push('newer'); for (;;) {} });
       try {
-        vm.runInContext('ctx.free()', vm.createContext({ ctx }), { timeout: 50 });
+        vm.runInContext('ctx.free()', vm.createContext({ ctx }), { timeout: ${budget(50)} });
       } catch (error) {
         out.error = error.code;
       }
@@ -85,7 +86,7 @@ describe('termination during WaitCtx cleanups', function () {
       ctx.setWaitFd('spins', 6, null, () => { ran.push('spins'); for (;;) {} });
       ctx.setWaitFd('throws', 7, null, () => { ran.push('throws'); throw new Error('cleanup failed'); });
       try {
-        vm.runInContext('ctx.free()', vm.createContext({ ctx }), { timeout: 50 });
+        vm.runInContext('ctx.free()', vm.createContext({ ctx }), { timeout: ${budget(50)} });
       } catch (error) {
         out.error = error.code;
       }
@@ -103,7 +104,7 @@ describe('termination during WaitCtx cleanups', function () {
       const sandbox = vm.createContext({ callNow: client.callWaitCtxCallback });
       const r = aj.startJob(null, ctx, () => {
         try {
-          vm.runInContext('callNow()', sandbox, { timeout: 50 });
+          vm.runInContext('callNow()', sandbox, { timeout: ${budget(50)} });
         } catch (error) {
           return error.code;
         }
@@ -141,17 +142,17 @@ describe('termination during WaitCtx cleanups', function () {
 });
 
 describe('vm timeouts and jobs', function () {
-  this.timeout(60000);
+  this.timeout(budget(60000));
 
   it('a job cannot pause inside a vm run with a timeout: pauseJob() throws in the job, the caller runs on', () => {
     const result = run(`${PRELUDE}
       const sandbox = vm.createContext({ pauseJob: aj.pauseJob });
       try {
-        aj.startJob(null, null, () => vm.runInContext('pauseJob()', sandbox, { timeout: 100 }));
+        aj.startJob(null, null, () => vm.runInContext('pauseJob()', sandbox, { timeout: ${budget(100)} }));
       } catch (error) {
         out.error = error.code;
       }
-      const until = Date.now() + 300;
+      const until = Date.now() + ${budget(300)};
       while (Date.now() < until); // unrelated code, past the timeout
       out.callerRanOn = true;
     `);
@@ -163,7 +164,7 @@ describe('vm timeouts and jobs', function () {
   it('native code pausing a job inside a vm run with a timeout returns at once (pauses are blocked)', () => {
     const result = run(`${PRELUDE}
       const sandbox = vm.createContext({ pause: client.pauseFromNative });
-      const r = aj.startJob(null, null, () => [vm.runInContext('pause()', sandbox, { timeout: 1000 }), vm.runInThisContext('1', { breakOnSigint: true })]);
+      const r = aj.startJob(null, null, () => [vm.runInContext('pause()', sandbox, { timeout: ${budget(1000)} }), vm.runInThisContext('1', { breakOnSigint: true })]);
       out.status = r.status;
       out.ret = r.ret;
     `);
@@ -176,7 +177,7 @@ describe('vm timeouts and jobs', function () {
       let r = aj.startJob(null, null, () => {
         let code;
         try {
-          new vm.Script('for (;;) {}').runInNewContext({}, { timeout: 50 });
+          new vm.Script('for (;;) {}').runInNewContext({}, { timeout: ${budget(50)} });
         } catch (error) {
           code = error.code;
         }
@@ -195,7 +196,7 @@ describe('vm timeouts and jobs', function () {
     const result = run(`${PRELUDE}
       const sandbox = vm.createContext({ start: () => aj.startJob(null, null, () => { for (;;) {} }) });
       try {
-        vm.runInContext('start()', sandbox, { timeout: 50 });
+        vm.runInContext('start()', sandbox, { timeout: ${budget(50)} });
       } catch (error) {
         out.error = error.code;
       }

@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ASYNC_PAUSE, cancelJob, pauseJob, pipe, startJob, WaitCtx } from 'asyncjob';
+import { budget } from './time-scale';
 
 const onWindows = process.platform === 'win32' ? describe : describe.skip;
 
@@ -27,7 +28,7 @@ async function rejection(promise: Promise<unknown>): Promise<Error & { code?: st
 function runChild(code: string, flags: string[] = []): { status: number | null; stdout: string; stderr: string } {
   const result = spawnSync(process.execPath, [...flags, '-e', code, require.resolve('asyncjob')], {
     encoding: 'utf8',
-    timeout: 30000,
+    timeout: budget(30000),
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
 }
@@ -337,8 +338,8 @@ describe('WaitCtx', () => {
     for (let i = 0; i < 100; i++) await Promise.resolve();
     expect(resolved, 'not in a microtask').to.equal(false);
     expect(await waiting).to.deep.equal([]);
-    expect(await ctx.wait({ timeout: 10000 })).to.deep.equal([]);
-    expect(Date.now() - started).to.be.below(1000);
+    expect(await ctx.wait({ timeout: budget(10000) })).to.deep.equal([]);
+    expect(Date.now() - started).to.be.below(budget(1000));
     expect(ctx.waitSync()).to.deep.equal([]);
   });
 
@@ -510,7 +511,7 @@ describe('WaitCtx with real fds (pipe())', () => {
     const [readFd, writeFd] = openPipe();
     ctx.setWaitFd('k', readFd);
     setTimeout(() => closeNow(writeFd), 10);
-    expect(await ctx.wait({ timeout: 5000 })).to.deep.equal([readFd]);
+    expect(await ctx.wait({ timeout: budget(5000) })).to.deep.equal([readFd]);
   });
 
   it('wait() resolves with [] when the timeout passes first', async () => {
@@ -555,7 +556,7 @@ describe('WaitCtx with real fds (pipe())', () => {
     expect(openFds()).to.equal(before);
     // ... and the fd can be waited on again.
     setTimeout(() => fs.writeSync(writeFd, 'x'), 10);
-    expect(await ctx.wait({ timeout: 5000 })).to.deep.equal([readFd]);
+    expect(await ctx.wait({ timeout: budget(5000) })).to.deep.equal([readFd]);
   });
 
   it('wait() rejects with ERR_ASYNCJOB_BAD_FD for an fd that is not open', async () => {
@@ -603,7 +604,7 @@ describe('WaitCtx with real fds (pipe())', () => {
     `;
     const result = spawnSync('/bin/sh', ['-c', 'ulimit -n 64 && exec "$0" -e "$1" "$2"', process.execPath, child, require.resolve('asyncjob')], {
       encoding: 'utf8',
-      timeout: 30000,
+      timeout: budget(30000),
     });
     expect(result.status, `stderr: ${result.stderr}`).to.equal(0);
     const out = JSON.parse(result.stdout);

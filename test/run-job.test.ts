@@ -216,7 +216,7 @@ describe('runJob()', () => {
           writtenAt = performance.now();
           log.push('written');
           fs.writeSync(writeFd, 'x');
-        }, 30);
+        }, budget(30)); // long enough for the event loop to turn a few times first
         setImmediate(tick);
         try {
           const r = await within(promise, 5000, 'a job waiting on a pipe');

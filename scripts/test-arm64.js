@@ -9,7 +9,7 @@
 // and the prebuilds' baseline use, and the one the stack-start bug was first seen on.
 //
 // The arm64 addons build in a copy of the tree, build/arm64/ (a package root of its own, with
-// lib/, the compiled tests and the three binding.gyp directories), so the working build/Release
+// lib/, the compiled tests and every binding.gyp directory), so the working build/Release
 // and the test addons' build/ stay x64. The tests find what they load relative to their own
 // files (node-gyp-build from the package root, test/native-client/build/Release, the package's
 // self-reference 'asyncjob'), so run from the copy they load the arm64 binaries only.

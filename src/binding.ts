@@ -7,4 +7,24 @@ const packageRoot = path.resolve(__dirname, '..');
 
 const loadBinding: (root: string) => unknown = require('node-gyp-build');
 
-export const binding = loadBinding(packageRoot) as Binding;
+// The Linux prebuilds need a minimum glibc (README: Install). On an older one the dynamic
+// loader refuses the binary with "version `GLIBC_2.34' not found"; say what to do instead.
+function load(): Binding {
+  try {
+    return loadBinding(packageRoot) as Binding;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    const glibc = /version [`']GLIBC_([0-9.]+)' not found/.exec(message);
+    if (glibc === null) throw err;
+    const error = new Error(
+      `asyncjob's prebuilt binary needs glibc ${glibc[1]} or later, and this system's C library is older. ` +
+        'Build the addon from source instead: npm rebuild asyncjob --build-from-source ' +
+        `(needs a C++ compiler, make and Python). The loader said: ${message}`,
+      { cause: err },
+    );
+    (error as Error & { code: string }).code = 'ERR_ASYNCJOB_BINARY_INCOMPATIBLE';
+    throw error;
+  }
+}
+
+export const binding = load();

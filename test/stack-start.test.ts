@@ -19,7 +19,11 @@ const probe = path.join(root, 'test', 'gc-probe');
 describe('the stack V8 scans after a hand-off', function () {
   this.timeout(budget(60000));
 
-  it('is the running thread\'s own, at every point of a sequence of JS jobs, on the main thread and in a worker', () => {
+  it('is the running thread\'s own, at every point of a sequence of JS jobs, on the main thread and in a worker', function () {
+    // test/gc-probe uses V8's C++ heap API (cppgc), which the mingw-w64 build's bridge to
+    // node.exe's MSVC-named V8 exports (native/mingw/, npm run test:js:windows) does not map.
+    // GitHub Actions' Windows jobs build it with MSVC and run this test.
+    if (process.platform === 'win32' && process.env.ASYNCJOB_PREBUILD !== undefined) this.skip();
     const result = spawnSync(process.execPath, ['--expose-gc', child, packagePath, probe], {
       encoding: 'utf8',
       timeout: budget(50000),

@@ -196,7 +196,10 @@ describe('vm timeouts and jobs', function () {
     const result = run(`${PRELUDE}
       const sandbox = vm.createContext({ start: () => aj.startJob(null, null, () => { for (;;) {} }) });
       try {
-        vm.runInContext('start()', sandbox, { timeout: ${budget(50)} });
+        // Long enough for the job to be running when the watchdog fires: one that fires while
+        // control is being handed to the job is lost (docs/api.md, Limitations; node.exe under
+        // Wine once took longer than 50 ms to start the job's thread).
+        vm.runInContext('start()', sandbox, { timeout: ${budget(250)} });
       } catch (error) {
         out.error = error.code;
       }

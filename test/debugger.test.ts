@@ -28,16 +28,19 @@ describe('a debugger attached to jobs', function () {
   const lineOf = (marker: string) => lines.findIndex((text) => text.includes(`// ${marker}`) && !text.includes('line('));
 
   before(function () {
-    // KNOWN ISSUE on Windows (node.exe 22 under Wine, issue 9): in a third to a half of the runs the
-    // Debugger.pause that spin() asks for never stops the spinning job (a JS job, on a host
-    // thread): spin() gives up after 10 s and returns false. (Its other symptom,
-    // ERR_INSPECTOR_CLOSED, was that request's rejection when the session closed with it still
-    // unanswered.) Every run, Linux and Windows, first pauses at spin()'s first line (reason
-    // 'other'), before the request is sent; on Linux the request then always pauses the loop.
-    // On Windows the pause sometimes comes only after spin() has given up, in another function
-    // ('set', once). Not explained yet: a stranded V8 interrupt (V8 archives interrupt
-    // flags per thread at each Locker hand-off) was suspected, but requesting an empty
-    // interrupt at every hand-off did not help (2 of 8 runs still failed). Re-enable when fixed.
+    // KNOWN ISSUE on Windows (node.exe 22 under Wine, issue 9): in a third to a half of the runs
+    // the Debugger.pause that spin() asks for is not even dispatched while the job spins (a JS
+    // job, on a host thread that holds the isolate): the worker gets pauseNow and posts the
+    // request within 50 ms, but its answer comes only when spin() gives up, 10 s later (30 s
+    // with a 30 s spin: stuck, not slow), and the pause lands on the main thread after the job.
+    // So Node's interrupt that runs the inspector's dispatch (Environment::RequestInterrupt)
+    // never fires on the host thread in those runs. (The other symptom, ERR_INSPECTOR_CLOSED,
+    // was that request's rejection when the session closed with it unanswered.) Every run, on
+    // Linux too, first pauses at spin()'s first line (reason 'other') before the request is
+    // sent; on Linux the request then always pauses the loop. Tried, did not help (2 of 8 runs
+    // still failed): an empty Isolate::RequestInterrupt on every thread that takes the isolate,
+    // against a V8 interrupt flag stranded in another thread's archived state at a Locker
+    // hand-off (V8 keeps interrupt flags per thread). Re-enable when fixed.
     if (process.platform === 'win32') this.skip();
     const result = spawnSync(process.execPath, [child, packagePath], { encoding: 'utf8', timeout: budget(50000) });
     expect(result.stderr, 'stderr').to.equal('');

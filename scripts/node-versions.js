@@ -24,6 +24,7 @@ function cacheDir() {
 // for it (binfmt_misc): `env` is what it needs to run (QEMU_LD_PREFIX), and its cache directory
 // is <arch>-<major>.
 function ensureNode(major, arch = 'x64', env = process.env) {
+  if (arch !== 'x64' && arch !== 'arm64') throw new TypeError(`ensureNode: arch must be 'x64' or 'arm64', not ${String(arch)}`);
   if (process.platform !== 'linux' || process.arch !== 'x64') {
     throw new Error(`node-linux-${arch} packages are used on Linux x64 only (this is ${process.platform}-${process.arch})`);
   }

@@ -19,7 +19,7 @@ function run(command, args, options = {}) {
 
 function main() {
   const prebuilds = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
-  const nodes = MAJORS.map(ensureNode);
+  const nodes = MAJORS.map((major) => ensureNode(major));
   for (const node of nodes) {
     if (!fs.existsSync(prebuilds) || !fs.readdirSync(prebuilds).some((f) => f.includes(`abi${node.abi}.`))) {
       throw new Error(`no prebuild for Node ${node.major} (ABI ${node.abi}) in ${prebuilds}: run npm run prebuild`);

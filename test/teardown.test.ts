@@ -207,11 +207,6 @@ describe('teardown with jobs paused', function () {
   // from a client addon's C code, where no C++ exception may go) used to let node-addon-api's
   // throw out: "terminate called after throwing an instance of 'Napi::Error'", the process gone.
   it('worker.terminate() while the worker makes native job functions, a hundred times', async function () {
-    // KNOWN BUG on Windows (node.exe 22 under Wine, issue 9), not a platform difference: a
-    // worker that loaded asyncjob cannot be terminated while it spins in JavaScript, even in a
-    // bare for (;;) {}, because loading converts its thread to a fiber (without that call the
-    // same worker ends in 30 ms). Re-enable when fixed.
-    if (process.platform === 'win32') this.skip();
     this.timeout(budget(60000));
     for (let i = 0; i < 100; i++) {
       const worker = new Worker(

@@ -682,9 +682,6 @@ describe('WaitCtx with real fds (pipe())', () => {
   });
 
   it('lets a worker with a pending wait be terminated cleanly', function () {
-    // KNOWN BUG on Windows (node.exe 22 under Wine, issue 9; see teardown.test.ts), not about fds:
-    // a worker that loaded asyncjob is not terminated, even one idle with no wait at all.
-    if (process.platform === 'win32') this.skip();
     const child = `
       const { Worker } = require('node:worker_threads');
       const worker = new Worker(\`

@@ -28,6 +28,16 @@
 #include <new>
 #include <thread>
 
+#if defined(_WIN32)
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#include <windows.h>
+#endif
+
 #include "asyncjob.h"
 #include "engine.h"
 #include "fiber.h"
@@ -484,10 +494,29 @@ struct ThreadExit {
 };
 thread_local ThreadExit t_exit;
 
+void armThreadExit() {
+#if defined(_WIN32)
+  // A thread that took part runs this module's code when it ends, and Node unloads an addon
+  // when the last environment that loaded it ends: for a worker, before its thread ends. With
+  // mingw-w64, libstdc++ holds a reference on the module for each thread_local destructor and
+  // drops it (FreeLibrary) right after the destructor runs, which unloaded the module under the
+  // code running it: the thread's end jumped into unmapped memory (under Wine, a page fault
+  // whose debugger never came up, so worker.terminate() hung). Pinned, the module stays.
+  static const bool pinned = [] {
+    HMODULE self = nullptr;
+    return GetModuleHandleExW(
+               GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+               reinterpret_cast<LPCWSTR>(&armThreadExit), &self) != 0;
+  }();
+  (void)pinned;
+#endif
+  t_exit.armed = true;
+}
+
 bool ThreadJobs::ensureOs() {
   if (os == nullptr) {
     os = currentOs();
-    t_exit.armed = true;
+    armThreadExit();
   }
   return os != nullptr;
 }
@@ -562,7 +591,7 @@ bool setThreadHandOff(HandOff* handOff) {
   }
   OsThread* os = currentOs();
   if (os == nullptr) return false;
-  t_exit.armed = true;
+  armThreadExit();
   os->handOff = handOff;
   return true;
 }

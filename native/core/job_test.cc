@@ -5,6 +5,13 @@
 #include <thread>
 #include <vector>
 
+#if !defined(_WIN32)
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#endif
+
 #include "asyncjob.h"
 #include "sanitizers.h"
 #include "testing.h"
@@ -503,6 +510,48 @@ TEST(threads_exit_with_jobs_paused) {
   EXPECT(status == ASYNCJOB_PAUSE, "the other thread's job paused: %d", status);
   EXPECT(finish(mine) == 7, "ours is unaffected");
 }
+
+// KNOWN BUG on Windows (mingw-w64 build, under Wine; issue 9), found with this test and not
+// investigated yet: there the job's stack is still mapped (VirtualQuery: not MEM_FREE) after
+// the thread ended, i.e. ThreadExit frees nothing on a std::thread, perhaps because the thread's
+// emulated TLS is freed before the destructor reads it (see HostThreadHandOff in the addon).
+// Enable it there when fixed.
+#if !defined(_WIN32)
+namespace {
+
+std::atomic<uintptr_t> pausedJobLocal{0};
+
+int recordStackThenPause(void*) {
+  volatile int local = 0;
+  pausedJobLocal.store(reinterpret_cast<uintptr_t>(&local));
+  asyncjob_pause_job();
+  return local;
+}
+
+// Whether the page holding address is mapped in this process.
+bool mapped(uintptr_t address) {
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  return msync(reinterpret_cast<void*>(address & ~(page - 1)), page, MS_ASYNC) == 0 ||
+         errno != ENOMEM;
+}
+
+}  // namespace
+
+TEST(a_thread_that_ends_frees_the_stack_of_its_paused_job) {
+  // The thread-exit hook runs: the stack of a job left paused is unmapped when its thread ends.
+  pausedJobLocal.store(0);
+  std::thread other([] {
+    asyncjob_job* job = nullptr;
+    int r = 0;
+    asyncjob_start_job(&job, nullptr, &r, recordStackThenPause, nullptr, 0);
+  });
+  other.join();
+  const uintptr_t local = pausedJobLocal.load();
+  REQUIRE(local != 0, "the job ran");
+  EXPECT(!mapped(local), "the paused job's stack (%p) is still mapped after its thread ended",
+         reinterpret_cast<void*>(local));
+}
+#endif
 
 TEST(is_capable_and_backend) {
   EXPECT(asyncjob_is_capable() == 1, "fibers are supported on this platform");

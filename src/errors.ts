@@ -59,3 +59,20 @@ export function validateInteger(value: unknown, name: string, min: number, max: 
 
 /** The largest fd accepted anywhere (2^31 - 1, as OpenSSL's int fds). */
 export const MAX_FD = 2 ** 31 - 1;
+
+/**
+ * What a job cancelled without a reason throws from its pending `pauseJob()` (and from every
+ * later one): an `AbortError` shaped like Node's own (`name: 'AbortError'`, `code: 'ABORT_ERR'`).
+ */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+  constructor(message = 'The job was cancelled', options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}
+Object.defineProperty(AbortError.prototype, 'name', {
+  value: 'AbortError',
+  writable: true,
+  enumerable: false,
+  configurable: true,
+});

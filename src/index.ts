@@ -30,8 +30,11 @@ export {
   jobLimits,
   cleanupThread,
   cancelJob,
+  jobAwait,
   runJob,
+  type RunJobOptions,
 } from './jobs';
+export { AbortError } from './errors';
 
 /**
  * Whether this platform can run jobs (OpenSSL's `ASYNC_is_capable`).

@@ -11,7 +11,7 @@ import {
   ASYNC_STATUS_EAGAIN,
   ASYNC_STATUS_OK,
 } from './constants';
-import { asyncjobError, invalidArgType, outOfRange, validateInteger } from './errors';
+import { AbortError, asyncjobError, invalidArgType, outOfRange, validateInteger } from './errors';
 import type { NativeAsyncJob, NativeJobFunction as NativeJobFunctionHandle } from '../types/binding';
 import { WaitCtx } from './wait-ctx';
 
@@ -112,8 +112,51 @@ function watchVmWatchdogs(): void {
   }
 }
 
-// How a pending runJob() ends itself when cancelJob() ends its job.
-const runs = new WeakMap<NativeAsyncJob, () => void>();
+// How a pending runJob() ends itself when cancelJob() ends its job: with what the job's
+// unwinding threw, or the reason it was cancelled with.
+const runs = new WeakMap<NativeAsyncJob, (error: unknown) => void>();
+
+// Paused jobs that nobody can reach are cancelled (they unwind) once their handle is collected.
+// A paused job's own stack is a GC root: no frame of this file that stays on a job's stack
+// across a pause (the function wrapper in startJob, pauseJob, jobAwait) may hold the job's
+// handle, or the job would never be collected. The lookups are done in helper functions, whose
+// frames are gone by the time the job pauses.
+interface Collected {
+  readonly id: number;
+  readonly resource: AsyncResource | undefined;
+}
+const collector = new FinalizationRegistry<Collected>(cancelCollected);
+
+function cancelCollected({ id, resource }: Collected): void {
+  const reason = asyncjobError(
+    'ERR_ASYNCJOB_JOB_COLLECTED',
+    'This job was paused when its handle was garbage-collected: nothing could resume it any more, so it was cancelled',
+  );
+  const status =
+    resource !== undefined
+      ? resource.runInAsyncScope(binding.cancelCollected, binding, id, reason)
+      : binding.cancelCollected(id, reason);
+  if (status === -1) return;
+  resource?.emitDestroy();
+  if (status === 2) {
+    // Nobody is left to rethrow this to: it must not vanish, nor crash the process.
+    const thrown = binding.takeOutcome();
+    process.emitWarning(
+      `A garbage-collected job threw while it was unwinding: ${thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown)}`,
+      { code: 'ASYNCJOB_COLLECTED_JOB_THREW' },
+    );
+  } else if (status === 0) {
+    binding.takeOutcome(); // what it returned: nobody asks for it
+  }
+}
+
+function watchCollection(handle: NativeAsyncJob, resource: AsyncResource | undefined): void {
+  collector.register(handle, { id: binding.jobId(handle), resource });
+}
+
+function adoptResource(resource: AsyncResource): void {
+  resources.set(binding.getCurrentJob()!, resource);
+}
 
 function validateJob(job: unknown): asserts job is AsyncJob {
   if (!(job instanceof binding.AsyncJob)) throw invalidArgType('job', 'an instance of AsyncJob', job);
@@ -167,7 +210,7 @@ export function startJob<A extends unknown[], R>(
     resource = fresh;
     const target = func;
     run = (...a: A): R => {
-      resources.set(binding.getCurrentJob()!, fresh);
+      adoptResource(fresh); // not here: this frame stays on the job's stack (see collector)
       return target(...a);
     };
   }
@@ -182,7 +225,10 @@ export function startJob<A extends unknown[], R>(
     resource?.emitDestroy();
     throw error;
   }
-  if (typeof outcome === 'object') return { status: ASYNC_PAUSE, job: outcome, ret: undefined };
+  if (typeof outcome === 'object') {
+    if (job === null) watchCollection(outcome, resource); // a new job's first pause
+    return { status: ASYNC_PAUSE, job: outcome, ret: undefined };
+  }
   resource?.emitDestroy();
   if (outcome === ASYNC_FINISH) return { status: ASYNC_FINISH, job: null, ret: binding.takeOutcome() as R };
   if (outcome === ASYNC_ERR) return { status: ASYNC_ERR, job: null, ret: undefined, error: binding.takeOutcome() as Error };
@@ -206,6 +252,11 @@ export function startJob<A extends unknown[], R>(
  * });
  */
 export function pauseJob(): boolean {
+  checkPause(); // not inline: this frame stays on the job's stack (see collector)
+  return binding.pauseJob() !== false;
+}
+
+function checkPause(): void {
   const job = binding.getCurrentJob();
   if (job !== null && vmWatchdogDepth.get(job)) {
     throw asyncjobError(
@@ -225,7 +276,6 @@ export function pauseJob(): boolean {
       );
     }
   }
-  return binding.pauseJob() !== false;
 }
 
 /**
@@ -330,30 +380,130 @@ export function cleanupThread(): void {
 }
 
 /**
- * Ends a paused job without resuming its work, and its handle goes stale. A JavaScript job's
- * pending `pauseJob()` throws `ERR_ASYNCJOB_JOB_CANCELLED` and terminates the job's JavaScript
- * (like `worker.terminate()`: a `catch` or `finally` block may start but is cut short at its
- * next call; rely on neither). A native job's stack is freed as it is, without running anything
- * more on it. For jobs the program no longer wants: a paused job otherwise keeps its host thread
- * (or stack) until the thread's environment is torn down.
+ * Ends a paused job by unwinding it: the job is resumed, its pending `pauseJob()` throws
+ * `reason` (by default an {@link AbortError}, `code: 'ABORT_ERR'`), and so does every later
+ * `pauseJob()` in it until it ends, so its `catch` and `finally` blocks run and it can release
+ * what it holds. The job runs to its end inside `cancelJob()`. Native code pausing inside it sees
+ * `asyncjob_pause_job()` return 0. A paused native job's stack is freed as it is, without running
+ * anything more on it. Its handle is then stale and its WaitCtx released.
  *
- * A job that {@link runJob} runs may be cancelled too (its handle from `getCurrentJob()`): the
- * run stops waiting, frees its WaitCtx (the cleanups run within `cancelJob()`) and rejects with
- * `ERR_ASYNCJOB_JOB_CANCELLED`.
+ * Returns what the job returned if it caught the reason and returned, `undefined` if it ended by
+ * throwing the reason; rethrows anything else it threw. A job that {@link runJob} runs may be
+ * cancelled too (its handle from `getCurrentJob()`): the run then rejects with the reason (or
+ * with what else the job threw) after the job has unwound and its WaitCtx has been freed.
  *
  * Throws `ERR_ASYNCJOB_JOB_FINISHED` for a finished job and `ERR_ASYNCJOB_JOB_RUNNING` for a
- * running one.
+ * running one (the current job, or one that resumed it).
  * @example
- * const r = startJob(null, null, () => { pauseJob(); console.log('never printed'); });
- * cancelJob(r.job!);
+ * const r = startJob(null, null, () => {
+ *   try { pauseJob(); } finally { console.log('released'); }
+ * });
+ * cancelJob(r.job!); // prints 'released'
  */
-export function cancelJob(job: AsyncJob): void {
+export function cancelJob(job: AsyncJob, reason?: unknown): unknown {
   validateJob(job);
-  binding.cancelJob(job);
-  resources.get(job)?.emitDestroy();
+  const why = reason === undefined ? new AbortError() : reason;
+  const resource = resources.get(job);
+  const status =
+    resource !== undefined
+      ? resource.runInAsyncScope(binding.cancelJob, binding, job, why)
+      : binding.cancelJob(job, why);
+  const outcome = status === 0 || status === 2 ? binding.takeOutcome() : undefined;
+  resource?.emitDestroy();
   const endRun = runs.get(job);
   runs.delete(job);
-  endRun?.();
+  endRun?.(status === 2 ? outcome : why);
+  if (status === 2) throw outcome;
+  return outcome;
+}
+
+// How jobAwait() wakes a job's driver when the promise settles, for drivers that are not a
+// WaitCtx callback (the fibers layer). Keyed weakly: a waker that refers to its job does not
+// keep it alive.
+const wakers = new WeakMap<NativeAsyncJob, () => void>();
+
+/** @internal For asyncjob's own layers (asyncjob/fibers): how jobAwait() in `job` wakes it. */
+export function setJobWaker(job: AsyncJob, wake: () => void): void {
+  wakers.set(job, wake);
+}
+
+interface AwaitWaker {
+  /** Before each pause: say the job waits for the callback. */
+  arm(): void;
+  /** Once the value has settled. */
+  wake(): void;
+}
+
+function awaitWaker(): AwaitWaker {
+  const job = binding.getCurrentJob();
+  if (job === null) {
+    throw asyncjobError(
+      'ERR_ASYNCJOB_NOT_IN_JOB',
+      'jobAwait() outside a job: use `await` there (jobAwait pauses the job it is called in)',
+    );
+  }
+  if (binding.pausesBlocked()) {
+    throw asyncjobError(
+      'ERR_ASYNCJOB_PAUSE_BLOCKED',
+      'jobAwait() with pauses blocked (blockPause()): the job could not pause to wait; unblock first',
+    );
+  }
+  const wake = wakers.get(job);
+  if (wake !== undefined) return { arm() {}, wake };
+  const ctx = binding.getWaitCtx(job) as WaitCtx | null;
+  const callback = ctx === null || ctx.freed ? null : ctx.getCallback();
+  if (ctx === null || callback === null) {
+    throw asyncjobError(
+      'ERR_ASYNCJOB_NO_WAKE_CALLBACK',
+      'jobAwait() in a job with no WaitCtx callback: nothing could resume it when the promise ' +
+        'settles; run it with runJob(), or start it with a WaitCtx whose callback resumes it',
+    );
+  }
+  return {
+    arm: () => void ctx.setStatus(ASYNC_STATUS_EAGAIN),
+    wake: () => void callback.callback(callback.arg),
+  };
+}
+
+/**
+ * Waits inside a job for a promise (or any value; thenables are followed) to settle, and
+ * returns its value or throws its reason: the job pauses until then, and the thread goes on
+ * with other work. The job's driver is woken through the job's WaitCtx callback: {@link runJob}
+ * installs one; a hand-written {@link startJob} loop must start the job with a WaitCtx whose
+ * callback resumes it (jobAwait sets the status to `ASYNC_STATUS_EAGAIN` before each pause and
+ * calls the callback once, when the promise has settled; it pauses again if resumed before).
+ *
+ * Throws `ERR_ASYNCJOB_NOT_IN_JOB` outside a job, `ERR_ASYNCJOB_NO_WAKE_CALLBACK` in a job
+ * without a WaitCtx callback, `ERR_ASYNCJOB_PAUSE_BLOCKED` while pauses are blocked, and what
+ * `pauseJob()` throws (the reason of a {@link cancelJob}).
+ * @example
+ * const text = await runJob(() => {
+ *   const body = jobAwait(fetchSomething()); // synchronous code, waiting for a promise
+ *   return body.toUpperCase();
+ * });
+ */
+export function jobAwait<T>(value: T): Awaited<T> {
+  const waker = awaitWaker(); // not inline: this frame stays on the job's stack (see collector)
+  const settled: { done: boolean; ok: boolean; value: unknown } = { done: false, ok: false, value: undefined };
+  Promise.resolve(value).then(
+    (result) => {
+      settled.done = true;
+      settled.ok = true;
+      settled.value = result;
+      waker.wake();
+    },
+    (error: unknown) => {
+      settled.done = true;
+      settled.value = error;
+      waker.wake();
+    },
+  );
+  while (!settled.done) {
+    waker.arm();
+    pauseJob();
+  }
+  if (settled.ok) return settled.value as Awaited<T>;
+  throw settled.value;
 }
 
 /**
@@ -371,20 +521,56 @@ export function cancelJob(job: AsyncJob): void {
  * the process is at its {@link jobLimits}, `ERR_ASYNCJOB_BAD_FD` when a wait fd cannot be
  * watched or the `SystemError` (`EMFILE`, …) of {@link WaitCtx.wait} when the process is out of
  * fds for the watch (either way ending the job and freeing the WaitCtx, as nothing could resume
- * it), and `ERR_ASYNCJOB_JOB_CANCELLED` when {@link cancelJob} ends the job (the WaitCtx is freed
+ * it), and with the reason when {@link cancelJob} or `options.signal` ends the job (after the
+ * job has unwound; with what else it threw, if it threw something else; the WaitCtx is freed
  * then too, and nothing of the run keeps the process alive).
+ *
+ * With an options object first, `options.signal` (an `AbortSignal`) aborts the run: the job is
+ * cancelled with `signal.reason` as soon as it is paused (at its next pause, if the signal is
+ * aborted while it runs), and a signal aborted already rejects at once, starting nothing.
  * @example
  * const sum = await runJob((a: number, b: number) => {
  *   pauseJob(); // resumed on the next turn of the event loop
  *   return a + b;
  * }, 2, 3); // 5
+ * await runJob({ signal: AbortSignal.timeout(1000) }, () => jobAwait(slowOperation()));
  */
 export function runJob(func: NativeJobFunction): Promise<number>;
 export function runJob<A extends unknown[], R>(func: (...args: A) => R, ...args: A): Promise<R>;
-export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | NativeJobFunction, ...args: A): Promise<R> {
+export function runJob(options: RunJobOptions, func: NativeJobFunction): Promise<number>;
+export function runJob<A extends unknown[], R>(options: RunJobOptions, func: (...args: A) => R, ...args: A): Promise<R>;
+export function runJob(...params: unknown[]): Promise<unknown> {
+  let options: RunJobOptions = {};
+  let func = params[0];
+  let args = params.slice(1);
+  if (func !== null && typeof func === 'object' && !(func instanceof binding.NativeJobFunction)) {
+    options = func as RunJobOptions;
+    func = params[1];
+    args = params.slice(2);
+  }
+  return runJobWith(options, func, args);
+}
+
+/** The options of {@link runJob}. */
+export interface RunJobOptions {
+  /** Aborts the run: the job is cancelled with `signal.reason` and the run rejects with it. */
+  signal?: AbortSignal;
+}
+
+function runJobWith(options: RunJobOptions, func: unknown, args: unknown[]): Promise<unknown> {
+  type R = unknown;
   return new Promise<R>((resolve, reject) => {
+    const { signal } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      reject(invalidArgType('options.signal', 'an instance of AbortSignal', signal));
+      return;
+    }
     if (typeof func !== 'function' && !(func instanceof binding.NativeJobFunction)) {
       reject(invalidArgType('func', 'of type function or a NativeJobFunction', func));
+      return;
+    }
+    if (signal?.aborted) {
+      reject(signal.reason);
       return;
     }
     const ctx = new WaitCtx();
@@ -415,8 +601,13 @@ export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | Nativ
       keepAlive = null;
     };
 
+    // Set while the job runs (in step): an abort then waits for its next pause.
+    let stepping = false;
+    let abortRequested = false;
+
     // Ends the run: the job is finished (or cancelled), the WaitCtx freed (its cleanups run).
     const settle = (outcome: { value: R } | { error: unknown }) => {
+      signal?.removeEventListener('abort', onAbort);
       stopWaiting();
       if (job !== null) {
         runs.delete(job);
@@ -441,10 +632,26 @@ export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | Nativ
       resumeImmediate = setImmediate(step);
     };
 
-    const cancelled = () => {
+    const cancelled = (error: unknown) => {
       job = null; // cancelJob() has ended it
-      settle({ error: asyncjobError('ERR_ASYNCJOB_JOB_CANCELLED', 'runJob(): the job was cancelled with cancelJob()') });
+      settle({ error });
     };
+
+    // Cancels the paused job with the signal's reason; cancelJob() then ends the run (cancelled).
+    const abort = () => {
+      stopWaiting();
+      try {
+        cancelJob(job!, signal!.reason);
+      } catch {
+        // what the job threw instead has gone to cancelled() already
+      }
+    };
+
+    function onAbort(): void {
+      if (stepping) abortRequested = true;
+      else if (job !== null) abort();
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
 
     const waitForWake = () => {
       if (woken) return resumeSoon(); // the callback came before the pause: not lost
@@ -473,19 +680,26 @@ export function runJob<A extends unknown[], R>(func: ((...args: A) => R) | Nativ
       try {
         ctx.setStatus(ASYNC_STATUS_OK);
         woken = false;
+        stepping = true;
         result =
           job !== null
             ? startJob<[], R>(job, ctx, null)
-            : (startJob(null, ctx, func as (...a: A) => R, ...args) as StartResult<R>);
+            : (startJob(null, ctx, func as (...a: unknown[]) => R, ...args) as StartResult<R>);
       } catch (error) {
         job = null; // it ended by throwing
         settle({ error });
         return;
+      } finally {
+        stepping = false;
       }
       switch (result.status) {
         case ASYNC_PAUSE:
           if (job === null) runs.set(result.job!, cancelled); // once: the handle stays the same
           job = result.job!;
+          if (abortRequested) {
+            abort(); // the signal was aborted while the job ran
+            return;
+          }
           try {
             waitForWake();
           } catch (error) {

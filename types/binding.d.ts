@@ -82,8 +82,15 @@ export interface Binding {
   /** The return value or error the last finished or failed startJob() left (once). */
   takeOutcome(): unknown;
   pauseJob(): boolean;
-  /** Resumes a paused job into termination of its JavaScript; it finishes. */
-  cancelJob(job: NativeAsyncJob): void;
+  /** Ends a paused job: with a reason its pauses throw it until the job ends (it unwinds).
+   * Returns how it ended: 0 returned (value waiting for takeOutcome()), 1 threw the reason, 2
+   * threw something else (waiting for takeOutcome()), 3 no outcome (a native job, discarded). */
+  cancelJob(job: NativeAsyncJob, reason: unknown): 0 | 1 | 2 | 3;
+  /** The job's id, for cancelCollected. */
+  jobId(job: NativeAsyncJob): number;
+  /** Cancels the paused job `id` with `reason` if its handle was garbage-collected: a cancelJob
+   * outcome, or -1 when there was nothing to do. */
+  cancelCollected(id: number, reason: unknown): -1 | 0 | 1 | 2 | 3;
   getCurrentJob(): NativeAsyncJob | null;
   getWaitCtx(job: NativeAsyncJob): NativeWaitCtx | null;
   /** Whether pauses are blocked in the current job (false outside any job). */

@@ -7,6 +7,7 @@
 #include <new>
 #include <optional>
 #include <type_traits>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -103,11 +104,15 @@ class HostThreadHandOff final : public asyncjob::HandOff {
     isolate->Enter();
     unlocker_->~Unlocker();
     unlocker_ = nullptr;
-    // Resumed to be cancelled: whether it paused in pauseJob() or in another addon's native
-    // code, its JavaScript ends by termination (RunJsJob cancels that at the job's end).
-    if (asyncjob::currentJobCancelled()) isolate->TerminateExecution();
+    // Resumed to be cancelled at teardown (JavaScript can no longer run there): whether it
+    // paused in pauseJob() or in another addon's native code, its JavaScript ends by
+    // termination (RunJsJob cancels that at the job's end). cancelJob() unwinds instead.
+    if (terminateCancelled != nullptr && *terminateCancelled && asyncjob::currentJobCancelled()) {
+      isolate->TerminateExecution();
+    }
   }
   v8::Isolate* isolate = nullptr;
+  const bool* terminateCancelled = nullptr;  // its environment's JsEnv::terminating
 
  private:
   // Made and destroyed by hand, not a std::optional, so that this thread_local has no
@@ -134,8 +139,18 @@ struct JsEnv {
   Napi::ObjectReference outcome;  // its "value": what takeOutcome() hands out next
   std::optional<JsThreadHandOff> handOff;
   bool lockerHeld = false;
+  // Set while Teardown cancels: cancelled jobs end by termination instead of unwinding.
+  bool terminating = false;
   std::unordered_set<JsJobState*> paused;  // started, not finished, not running
+  // Every JavaScript or native job started and not finished, by id: how a job whose handle was
+  // garbage-collected is found again (cancelCollected).
+  std::unordered_map<double, JsJobState*> live;
+  double nextId = 1;
 };
+
+// How a cancelled job ends: its pauses throw the reason (cancelJob, a collected handle), or
+// its JavaScript is terminated (teardown, where no JavaScript may run).
+enum class CancelMode { None, Unwind, Terminate };
 
 // A started job, JavaScript (a host-thread job) or native (a fiber job from a NativeJobFunction).
 struct JsJobState {
@@ -143,15 +158,19 @@ struct JsJobState {
   asyncjob_job* core = nullptr;  // known from its first pause on
   bool native = false;
   bool running = false;
-  bool cancelling = false;
+  CancelMode cancelMode = CancelMode::None;
+  double id = 0;
   Napi::FunctionReference func;
   Napi::ObjectReference args;
+  // Strong while the job runs, weak while it is paused: a paused job nobody can reach any more
+  // is collected (cancelCollected); a handle is made again if its job runs after that.
   Napi::ObjectReference handle;
   class AsyncJob* handleWrap = nullptr;  // goes stale (state = nullptr) when the job finishes
   Napi::ObjectReference waitCtxObject;
   WaitCtx* waitCtx = nullptr;
-  // Holds the outcome (what the function returned or threw) in its "outcome" property: N-API
-  // references cannot hold primitives on every Node version.
+  // Holds the outcome (what the function returned or threw) in its "outcome" property, and a
+  // cancelled job's reason in "reason": N-API references cannot hold primitives on every Node
+  // version.
   Napi::ObjectReference box;
   bool threw = false;
   bool terminated = false;
@@ -210,9 +229,16 @@ class AsyncJob : public PrivateHandle<AsyncJob> {
   static Napi::Function Define(Napi::Env env) { return DefineClass(env, "AsyncJob", {}); }
   explicit AsyncJob(const Napi::CallbackInfo& info)
       : PrivateHandle(info, "AsyncJob handles come from startJob()") {}
+  ~AsyncJob() override;
 
   JsJobState* state = nullptr;  // nullptr once the job has finished
 };
+
+// Collected while its job is paused: the job no longer has a handle (one is made again if it
+// runs: HandleOf).
+AsyncJob::~AsyncJob() {
+  if (state != nullptr && state->handleWrap == this) state->handleWrap = nullptr;
+}
 
 // A native job function and its argument bytes, made by a client addon
 // (asyncjob_native_function_new) for startJob()/runJob().
@@ -278,6 +304,7 @@ int RunJsJob(void* arg) {
   uintptr_t high = 0;
   if (asyncjob::currentHostThreadStack(&low, &high)) isolate->SetStackLimit(low + kStackMargin);
   handOff.isolate = isolate;
+  handOff.terminateCancelled = &je->terminating;
   {
     v8::HandleScope handleScope(isolate);
     v8::Context::Scope contextScope(je->context.Get(isolate));
@@ -305,11 +332,13 @@ int RunJsJob(void* arg) {
       napi_get_reference_value(env, st->box, &box);
       bool probe = false;
       const bool stopping = napi_has_named_property(env, box, "outcome", &probe) == napi_pending_exception;
-      if (st->cancelling || stopping || isolate->IsExecutionTerminating()) {
+      const bool ourTermination = st->cancelMode == CancelMode::Terminate;
+      if (ourTermination || stopping || isolate->IsExecutionTerminating()) {
         st->terminated = true;
         outcome = nullptr;
-        // Our own unwinding ends here; termination from outside is raised again on the JS thread.
-        if (st->cancelling) isolate->CancelTerminateExecution();
+        // Our own termination ends here; termination from outside is raised again on the JS
+        // thread.
+        if (ourTermination) isolate->CancelTerminateExecution();
       } else {
         st->threw = true;
       }
@@ -336,12 +365,43 @@ Napi::Error StateError(Napi::Env env, const char* code, const std::string& messa
 // no JavaScript call: it also runs while the isolate is terminating.
 void Retire(JsJobState* st) {
   st->env->paused.erase(st);
+  st->env->live.erase(st->id);
   if (st->handleWrap != nullptr) st->handleWrap->state = nullptr;
   if (st->waitCtx != nullptr) st->waitCtx->releaseForJob();
   delete st;
 }
 
 void MoveTeardownLast(JsEnv* je);
+
+// A job that has paused: its handle becomes weak, so that a job nobody can resume any more is
+// collected (and then cancelled: cancelCollected).
+void Paused(JsJobState* st, asyncjob_job* core) {
+  st->core = core;
+  st->env->paused.insert(st);
+  uint32_t count = 0;
+  napi_reference_unref(st->env->env, st->handle, &count);
+}
+
+// A job about to run: its handle is held strongly (getCurrentJob() hands it out), and made again
+// if it was collected while the job was paused.
+void HoldHandle(JsJobState* st) {
+  napi_env env = st->env->env;
+  napi_value handle = nullptr;
+  if (napi_get_reference_value(env, st->handle, &handle) == napi_ok && handle != nullptr) {
+    uint32_t count = 0;
+    napi_reference_ref(env, st->handle, &count);
+    return;
+  }
+  // The old handle's wrap may not be finalized yet: it must not reach this job afterwards.
+  if (st->handleWrap != nullptr) st->handleWrap->state = nullptr;
+  st->handleWrap = nullptr;
+  napi_value created = nullptr;
+  if (AsyncJob::New(env, st->env->asyncJobClass, &created) != napi_ok) return;
+  st->handleWrap = AsyncJob::FromValue(Napi::Value(env, created));
+  if (st->handleWrap == nullptr) return;
+  st->handleWrap->state = st;
+  st->handle = Napi::Persistent(Napi::Object(env, created));
+}
 
 Napi::Value StartJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -404,6 +464,8 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
     }
     st->handleWrap->state = st;
     st->handle = Napi::Persistent(handle);
+    st->id = je->nextId++;
+    je->live.emplace(st->id, st);
     if (waitCtx != nullptr) {
       waitCtx->retainForJob();
       st->waitCtx = waitCtx;
@@ -416,6 +478,7 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
   int ret = 0;
   int status;
   const uint64_t releasesBefore = je->handOff->releases;
+  if (resuming) HoldHandle(st);
   st->running = true;
   je->paused.erase(st);
   if (st->native) {
@@ -446,8 +509,7 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
   if ((status == ASYNCJOB_FINISH && st->terminated) ||
       (je->handOff->releases != releasesBefore && TerminateIfStopping(je))) {
     if (status == ASYNCJOB_PAUSE) {
-      st->core = core;
-      je->paused.insert(st);
+      Paused(st, core);
     } else {
       Retire(st);
     }
@@ -457,10 +519,11 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
   // The hot path (a resume that pauses again) returns the handle and sets nothing: property
   // stores cost more than the stack switch. Outcomes wait in je->outcome for takeOutcome().
   switch (status) {
-    case ASYNCJOB_PAUSE:
-      st->core = core;
-      je->paused.insert(st);
-      return resuming ? info[0] : st->handle.Value();
+    case ASYNCJOB_PAUSE: {
+      Napi::Value handle = resuming ? info[0] : st->handle.Value();
+      Paused(st, core);
+      return handle;
+    }
     case ASYNCJOB_FINISH: {
       if (st->native) {
         Retire(st);
@@ -504,6 +567,12 @@ Napi::Value TakeOutcome(const Napi::CallbackInfo& info) {
   return value;
 }
 
+JsJobState* CurrentJsJob() {
+  asyncjob_job* current = asyncjob_get_current_job();
+  if (current == nullptr || asyncjob::jobKind(current) != asyncjob::JobKind::HostThread) return nullptr;
+  return *static_cast<JsJobState**>(asyncjob::jobArgs(current));
+}
+
 Napi::Value PauseJob(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   JsEnv* je = GetJsEnv(env);
@@ -513,8 +582,20 @@ Napi::Value PauseJob(const Napi::CallbackInfo& info) {
   const int resumed = asyncjob_pause_job();
   SetAsyncContext(isolate, jobContext);
   if (resumed == 0 && asyncjob::currentJobCancelled()) {
-    // Cancelled (cancelJob(), or teardown): unwind this job's JavaScript. The exception stops
-    // the code after pauseJob() at once; termination then keeps catch blocks from going on.
+    JsJobState* st = CurrentJsJob();
+    if (st != nullptr && st->cancelMode == CancelMode::Unwind) {
+      // cancelJob() or a collected handle: this pause, and every later one, throws the reason,
+      // so that the job's catch and finally blocks run and it ends.
+      napi_value box = nullptr;
+      napi_value reason = nullptr;
+      if (napi_get_reference_value(env, st->box, &box) == napi_ok && box != nullptr &&
+          napi_get_named_property(env, box, "reason", &reason) == napi_ok) {
+        napi_throw(env, reason);
+        return env.Undefined();
+      }
+    }
+    // Teardown: terminate this job's JavaScript. The exception stops the code after pauseJob()
+    // at once; termination (already requested on resuming) keeps catch blocks from going on.
     isolate->TerminateExecution();
     napi_throw_error(env, "ERR_ASYNCJOB_JOB_CANCELLED", "This job was cancelled");
     return env.Undefined();
@@ -522,29 +603,64 @@ Napi::Value PauseJob(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, resumed != 0);
 }
 
-// Resumes a paused job with its pauses made to terminate its JavaScript; it finishes. The
-// termination ends on the host thread (RunJsJob cancels it there).
-void Cancel(JsJobState* st) {
-  st->env->paused.erase(st);
+// How a cancelled job ended (the value cancelJob returns to src/jobs.ts).
+enum CancelOutcome {
+  kCancelReturned = 0,     // its function returned: takeOutcome() gives the value
+  kCancelThrewReason = 1,  // it threw the very reason it was cancelled with
+  kCancelThrewOther = 2,   // it threw something else: takeOutcome() gives it
+  kCancelEnded = 3,        // a native job (discarded) or a terminated one: no outcome
+};
+
+// Resumes a paused job to end it: with `reason` (Unwind) each of its pauses, the pending one
+// included, throws the reason until it ends; with no reason (Terminate, at teardown) its
+// JavaScript is terminated, which ends on the host thread (RunJsJob). Native code pausing in it
+// sees asyncjob_pause_job() return 0 either way. A native (fiber) job is freed as it is.
+CancelOutcome Cancel(JsJobState* st, napi_value reason) {
+  JsEnv* je = st->env;
+  je->paused.erase(st);
   if (st->native) {
     // Native code gets no say: a loop around asyncjob_pause_job() might never end. Its stack
     // is freed as it is, without running anything more on it.
     asyncjob::discardJob(st->core);
     Retire(st);
-    return;
+    return kCancelEnded;
   }
-  st->cancelling = true;
+  napi_env env = je->env;
+  napi_value box = nullptr;
+  const bool unwind = reason != nullptr && !je->terminating &&
+                      napi_get_reference_value(env, st->box, &box) == napi_ok && box != nullptr &&
+                      DefineValue(env, box, "reason", reason);
+  st->cancelMode = unwind ? CancelMode::Unwind : CancelMode::Terminate;
+  if (unwind) HoldHandle(st);  // its catch and finally blocks may ask for getCurrentJob()
   st->running = true;
   asyncjob_job* core = st->core;
   int ret = 0;
+  const uint64_t releasesBefore = je->handOff->releases;
+  v8::Local<v8::Value> callerContext = GetAsyncContext(je->isolate);
   asyncjob::cancelJob(&core, &ret);  // pauses return 0 at once from now on: it runs to its end
+  SetAsyncContext(je->isolate, callerContext);
+  st->running = false;
+  if (!unwind || st->terminated) {
+    const bool raise = unwind;  // termination from outside landed on the host thread
+    Retire(st);
+    if (raise) je->isolate->TerminateExecution();
+    return kCancelEnded;
+  }
+  if (je->handOff->releases != releasesBefore && TerminateIfStopping(je)) {
+    Retire(st);
+    return kCancelEnded;
+  }
+  const bool threw = st->threw;
   Retire(st);
-}
-
-JsJobState* CurrentJsJob() {
-  asyncjob_job* current = asyncjob_get_current_job();
-  if (current == nullptr || asyncjob::jobKind(current) != asyncjob::JobKind::HostThread) return nullptr;
-  return *static_cast<JsJobState**>(asyncjob::jobArgs(current));
+  napi_value outcome = nullptr;
+  if (napi_get_named_property(env, box, "outcome", &outcome) != napi_ok) return kCancelEnded;
+  if (threw) {
+    bool same = false;
+    napi_strict_equals(env, outcome, reason, &same);
+    if (same) return kCancelThrewReason;
+  }
+  DefineValue(env, je->outcome.Value(), "value", outcome);
+  return threw ? kCancelThrewOther : kCancelReturned;
 }
 
 Napi::Value GetCurrentJob(const Napi::CallbackInfo& info) {
@@ -561,13 +677,37 @@ JsJobState* LiveJobArgument(const Napi::CallbackInfo& info) {
   return handle->state;
 }
 
+// cancelJob(job, reason): a CancelOutcome.
 Napi::Value CancelJob(const Napi::CallbackInfo& info) {
   JsJobState* st = LiveJobArgument(info);
   if (st->running) {
     throw StateError(info.Env(), "ERR_ASYNCJOB_JOB_RUNNING", "A running job cannot be cancelled");
   }
-  Cancel(st);
-  return info.Env().Undefined();
+  if (st->env != GetJsEnv(info.Env())) {
+    throw StateError(info.Env(), "ERR_ASYNCJOB_WRONG_THREAD", "This job belongs to another thread");
+  }
+  return Napi::Number::New(info.Env(), Cancel(st, info[1]));
+}
+
+// A job's id, which src/jobs.ts registers for cancelCollected when its handle is collected.
+Napi::Value JobId(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), LiveJobArgument(info)->id);
+}
+
+// cancelCollected(id, reason): cancels the paused job `id` if its handle has been collected
+// (nothing can resume it any more); a CancelOutcome, or -1 when there is nothing to do (the job
+// has ended, or has a live handle again).
+Napi::Value CancelCollected(const Napi::CallbackInfo& info) {
+  JsEnv* je = GetJsEnv(info.Env());
+  auto found = je->live.find(info[0].ToNumber().DoubleValue());
+  if (found == je->live.end()) return Napi::Number::New(info.Env(), -1);
+  JsJobState* st = found->second;
+  napi_value handle = nullptr;
+  if (st->running ||
+      (napi_get_reference_value(info.Env(), st->handle, &handle) == napi_ok && handle != nullptr)) {
+    return Napi::Number::New(info.Env(), -1);
+  }
+  return Napi::Number::New(info.Env(), Cancel(st, info[1]));
 }
 
 Napi::Value GetWaitCtx(const Napi::CallbackInfo& info) {
@@ -633,10 +773,11 @@ void Teardown(JsEnv* je) {
   // A V8 scope, not napi_open_handle_scope: N-API counts its scopes per environment and checks
   // the count around each callback, and a host thread's pauseJob() returns during this one.
   v8::HandleScope scope(je->isolate);
+  je->terminating = true;
   while (!je->paused.empty()) {
     JsJobState* st = *je->paused.begin();
     try {
-      Cancel(st);
+      Cancel(st, nullptr);
     } catch (...) {
       je->paused.erase(st);  // a hook must not throw; whatever failed, this job is done for
     }
@@ -723,6 +864,8 @@ void InitJsJobs(Napi::Env env, Napi::Object exports) {
   exports.Set("takeOutcome", Napi::Function::New(env, TakeOutcome, "takeOutcome"));
   exports.Set("pauseJob", Napi::Function::New(env, PauseJob, "pauseJob"));
   exports.Set("cancelJob", Napi::Function::New(env, CancelJob, "cancelJob"));
+  exports.Set("jobId", Napi::Function::New(env, JobId, "jobId"));
+  exports.Set("cancelCollected", Napi::Function::New(env, CancelCollected, "cancelCollected"));
   exports.Set("getCurrentJob", Napi::Function::New(env, GetCurrentJob, "getCurrentJob"));
   exports.Set("getWaitCtx", Napi::Function::New(env, GetWaitCtx, "getWaitCtx"));
   exports.Set("pausesBlocked", Napi::Function::New(env, PausesBlocked, "pausesBlocked"));

@@ -324,8 +324,28 @@ export class Run {
     }
     const pauses = this.m.pause(cur);
     const step = this.step;
-    // Not through call(): a cancelled job's pauseJob() throws as its JavaScript is terminated.
-    const result = a.via === 'js' ? this.api.pauseJob() : a.via === 'native' ? this.client.pauseFromNative() : this.ossl.ASYNC_pause_job();
+    // Not through call(): in a job that cancelJob() resumed, the pause throws the reason and the
+    // job unwinds (§ cancelJob).
+    let result;
+    try {
+      result = a.via === 'js' ? this.api.pauseJob() : a.via === 'native' ? this.client.pauseFromNative() : this.ossl.ASYNC_pause_job();
+    } catch (thrown) {
+      this.checkCancelReason(cur, thrown, `pause (${a.via})`);
+      throw thrown;
+    }
+    if (cur?.cancelling && a.via === 'native') {
+      // § cancelJob: "Native code pausing inside it sees asyncjob_pause_job() return 0"; the
+      // job's next JavaScript pause throws the reason, and it unwinds.
+      this.step = step;
+      if (result !== 0) this.fail('a native pause in a cancelled job', show(0), show(result));
+      try {
+        this.api.pauseJob();
+      } catch (thrown) {
+        this.checkCancelReason(cur, thrown, 'pauseJob() after a native pause returned 0');
+        throw thrown;
+      }
+      this.fail('pauseJob() in a cancelled job', 'throws the reason', 'returned');
+    }
     this.step = step;
     this.tags = [];
     // § pauseJob: "pauseJob() returns true when the job is resumed" (and when it does nothing).
@@ -359,7 +379,28 @@ export class Run {
   do_cancel(a) {
     const job = this.pickJob(a.job);
     if (job === undefined) return;
-    this.check('cancelJob', this.m.cancel(job), this.call(() => this.api.cancelJob(job.handle)));
+    this.cancel(job, 'cancelJob');
+  }
+
+  /**
+   * cancelJob on a job the model knows (§ cancelJob): a JavaScript job unwinds (its pending pause
+   * throws the reason, and it ends by throwing it: cancelJob returns undefined); a native one is
+   * freed. Every other cancel uses the default reason, an AbortError.
+   */
+  cancel(job, what) {
+    const expected = this.m.cancel(job);
+    const reason = this.step % 2 === 0 ? { __fuzzName: `cancel reason of job ${job.id}` } : undefined;
+    if ('value' in expected) job.cancelling = { reason };
+    const actual = this.call(() => (reason === undefined ? this.api.cancelJob(job.handle) : this.api.cancelJob(job.handle, reason)));
+    this.check(what, expected, actual);
+  }
+
+  /** In a job being cancelled, a pause throws the reason (the default: an AbortError). */
+  checkCancelReason(cur, thrown, what) {
+    if (!cur?.cancelling) return;
+    const { reason } = cur.cancelling;
+    const ok = reason !== undefined ? thrown === reason : thrown instanceof this.api.AbortError && thrown.code === 'ABORT_ERR';
+    if (!ok) this.fail(`${what} in a cancelled job`, reason !== undefined ? show(reason) : 'an AbortError', show(thrown));
   }
 
   do_current(a, cur) {
@@ -755,10 +796,10 @@ export class Run {
     const expected = this.m.cancel(run.job);
     this.check(`cancelJob on the job of runJob ${run.index}`, expected, this.call(() => this.api.cancelJob(run.handle)));
     if ('value' in expected && run.outcome === null) {
-      // Fixed semantics of defect 11: the promise rejects with ERR_ASYNCJOB_JOB_CANCELLED and
-      // the WaitCtx is freed (its cleanups run).
+      // § cancelJob: the run rejects with the reason (the default: an AbortError) after the job
+      // has unwound, and the WaitCtx is freed (its cleanups run).
       run.cancelled = true;
-      run.expected = error(Error, 'ERR_ASYNCJOB_JOB_CANCELLED');
+      run.expected = error(this.api.AbortError, 'ABORT_ERR');
     }
   }
 
@@ -930,7 +971,7 @@ export class Run {
     this.tags = [];
     for (const job of this.m.jobs) {
       if (job.state === 'paused' && job.handle !== null && job.kind !== 'run') {
-        this.check(`cancelJob of job ${job.id} at the end`, this.m.cancel(job), this.call(() => this.api.cancelJob(job.handle)));
+        this.cancel(job, `cancelJob of job ${job.id} at the end`);
       }
     }
     for (const ctx of this.m.ctxs) if (!ctx.freed) this.do_ctxFree({ ctx: ctx.id });

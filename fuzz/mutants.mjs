@@ -42,7 +42,7 @@ export const MUTANTS = {
           real.set(fake, r.job);
           return { ...r, job: fake };
         },
-        cancelJob: (job) => main.cancelJob(unwrap(job)),
+        cancelJob: (job, ...rest) => main.cancelJob(unwrap(job), ...rest),
         getWaitCtx: (job) => main.getWaitCtx(unwrap(job)),
       },
       ossl,

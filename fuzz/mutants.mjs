@@ -83,6 +83,27 @@ export const MUTANTS = {
     return { main: { ...main, startJob: strip(main.startJob), cancelJob: strip(main.cancelJob) }, ossl };
   },
 
+  // cancelJob drops the reason it is given: the job unwinds with the default AbortError.
+  'cancel-reason-dropped': ({ main, ossl }) => ({
+    main: { ...main, cancelJob: (job) => main.cancelJob(job) },
+    ossl,
+  }),
+
+  // cancelJob swallows what the job threw while unwinding and returns nothing.
+  'cancel-outcome-lost': ({ main, ossl }) => ({
+    main: {
+      ...main,
+      cancelJob: (...a) => {
+        try {
+          main.cancelJob(...a);
+        } catch {
+          // lost
+        }
+      },
+    },
+    ossl,
+  }),
+
   // The pool allows one job more than maxSize.
   'pool-off-by-one': ({ main, ossl }) => ({
     main: { ...main, initThread: (max, init) => main.initThread(typeof max === 'number' && max > 0 ? max + 1 : max, init) },

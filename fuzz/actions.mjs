@@ -39,7 +39,8 @@ const initThread = fc.oneof(
 
 const runScript = fc.oneof(
   { weight: 20, arbitrary: fc.constantFrom('return', 'immediate', 'throw', 'fd', 'callback', 'earlyCallback', 'nativePauser', 'nativeWake', 'nativeSetFd', 'badFunc') },
-  { weight: 1, arbitrary: fc.constant('cancelMe') },
+  { weight: 1, arbitrary: fc.constantFrom('cancelMe', 'abortMe') },
+  { weight: 2, arbitrary: fc.constantFrom('await', 'awaitRejected') },
 );
 
 /** The arbitrary of one action; `mode` 'gc' adds explicit garbage collections. */

@@ -766,9 +766,28 @@ export class Run {
         expected = error(TypeError, 'ERR_INVALID_ARG_TYPE');
         break;
       case 'cancelMe':
+      case 'abortMe':
         func = () => { entered(); api.getWaitCtx(api.getCurrentJob()).setStatus(ASYNC_STATUS_EAGAIN); pause(); return ret; };
-        expected = null; // it ends only by cancelJob: see cancelRun
+        expected = null; // it ends only by cancelJob or its signal: see cancelRun, abortRun
+        if (a.script === 'abortMe') run.controller = new AbortController();
         break;
+      case 'await':
+        // § jobAwait: "returns its value"; under runJob "nothing more is needed".
+        func = () => {
+          entered();
+          const v = api.jobAwait(new Promise((resolve) => setTimeout(resolve, 1, ret)));
+          entered();
+          return v;
+        };
+        expected = value(ret);
+        break;
+      case 'awaitRejected': {
+        // § jobAwait: "or throws its rejection reason".
+        const thrown = Object.assign(new Error('awaited rejection'), { __fuzzName: `runJob ${run.index} rejection` });
+        func = () => { entered(); api.jobAwait(Promise.reject(thrown)); return ret; };
+        expected = { thrown };
+        break;
+      }
       default:
         throw new Error(`unknown runJob script ${a.script}`);
     }
@@ -778,7 +797,7 @@ export class Run {
       run.job = started.job;
     }
     run.expected = expected;
-    const promise = this.als.run(token, () => this.call(() => api.runJob(func)));
+    const promise = this.als.run(token, () => this.call(() => (run.controller ? api.runJob({ signal: run.controller.signal }, func) : api.runJob(func))));
     // § runJob: "runJob itself never throws."
     if ('threw' in promise) this.fail('runJob() throws', 'a promise', show(promise.threw));
     run.promise = promise.value.then((v) => { run.outcome = { value: v }; }, (e) => { run.outcome = { threw: e }; });
@@ -803,9 +822,23 @@ export class Run {
     }
   }
 
+  /** § runJob, "Aborting": the job unwinds, and the run rejects with the signal's reason. */
+  abortRun(run) {
+    this.tags.push('aborted-run-job');
+    const expected = this.m.cancel(run.job);
+    const reason = { __fuzzName: `abort reason of runJob ${run.index}` };
+    const actual = this.call(() => run.controller.abort(reason));
+    this.check(`abort() of the signal of runJob ${run.index}`, value(undefined), actual);
+    if ('value' in expected && run.outcome === null) {
+      run.cancelled = true;
+      run.expected = { thrown: reason };
+    }
+  }
+
   /** Lets the event loop run until every runJob and wait() has settled, and checks them. */
   async settle() {
     for (const run of this.runs) if (run.script === 'cancelMe' && run.job?.state === 'paused' && run.handle) this.cancelRun(run);
+    for (const run of this.runs) if (run.script === 'abortMe' && run.job?.state === 'paused' && run.handle) this.abortRun(run);
     const pending = [...this.runs.filter((r) => !r.checked), ...this.waits.filter((w) => !w.checked)];
     if (pending.length === 0) return;
     let timer;

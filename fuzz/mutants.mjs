@@ -83,6 +83,18 @@ export const MUTANTS = {
     return { main: { ...main, startJob: strip(main.startJob), cancelJob: strip(main.cancelJob) }, ossl };
   },
 
+  // jobAwait loses the value it waited for.
+  'jobawait-value-lost': ({ main, ossl }) => ({
+    main: { ...main, jobAwait: (v) => void main.jobAwait(v) },
+    ossl,
+  }),
+
+  // runJob ignores its options: the signal aborts nothing.
+  'signal-ignored': ({ main, ossl }) => ({
+    main: { ...main, runJob: (...a) => (a[0] !== null && typeof a[0] === 'object' && typeof a[0].signal === 'object' ? main.runJob(...a.slice(1)) : main.runJob(...a)) },
+    ossl,
+  }),
+
   // cancelJob drops the reason it is given: the job unwinds with the default AbortError.
   'cancel-reason-dropped': ({ main, ossl }) => ({
     main: { ...main, cancelJob: (job) => main.cancelJob(job) },

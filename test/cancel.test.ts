@@ -424,6 +424,8 @@ describe('paused jobs whose handles are collected', function () {
             }
           });
         }
+        // a native job, freed when collected
+        aj.startJob(null, null, client.pauseForever());
         // and one that keeps its own handle on its stack: never collected
         aj.startJob(null, null, () => { const me = aj.getCurrentJob(); aj.pauseJob(); return me; });
       })();

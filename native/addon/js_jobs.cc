@@ -162,8 +162,9 @@ struct JsJobState {
   double id = 0;
   Napi::FunctionReference func;
   Napi::ObjectReference args;
-  // Strong while the job runs, weak while it is paused: a paused job nobody can reach any more
-  // is collected (cancelCollected); a handle is made again if its job runs after that.
+  // Weak: a paused job nobody can reach any more is collected (cancelCollected). A running job's
+  // handle is always reachable: its resumer's call (startJob, cancelJob) holds it on its stack.
+  // A handle is made again if a job runs after its handle was collected (HoldHandle).
   Napi::ObjectReference handle;
   class AsyncJob* handleWrap = nullptr;  // goes stale (state = nullptr) when the job finishes
   Napi::ObjectReference waitCtxObject;
@@ -373,25 +374,17 @@ void Retire(JsJobState* st) {
 
 void MoveTeardownLast(JsEnv* je);
 
-// A job that has paused: its handle becomes weak, so that a job nobody can resume any more is
-// collected (and then cancelled: cancelCollected).
 void Paused(JsJobState* st, asyncjob_job* core) {
   st->core = core;
   st->env->paused.insert(st);
-  uint32_t count = 0;
-  napi_reference_unref(st->env->env, st->handle, &count);
 }
 
-// A job about to run: its handle is held strongly (getCurrentJob() hands it out), and made again
-// if it was collected while the job was paused.
+// A collected job about to run (to be cancelled): it gets a new handle, for getCurrentJob(),
+// which the calling callback's handle scope keeps alive while the job runs.
 void HoldHandle(JsJobState* st) {
   napi_env env = st->env->env;
   napi_value handle = nullptr;
-  if (napi_get_reference_value(env, st->handle, &handle) == napi_ok && handle != nullptr) {
-    uint32_t count = 0;
-    napi_reference_ref(env, st->handle, &count);
-    return;
-  }
+  if (napi_get_reference_value(env, st->handle, &handle) == napi_ok && handle != nullptr) return;
   // The old handle's wrap may not be finalized yet: it must not reach this job afterwards.
   if (st->handleWrap != nullptr) st->handleWrap->state = nullptr;
   st->handleWrap = nullptr;
@@ -400,7 +393,7 @@ void HoldHandle(JsJobState* st) {
   st->handleWrap = AsyncJob::FromValue(Napi::Value(env, created));
   if (st->handleWrap == nullptr) return;
   st->handleWrap->state = st;
-  st->handle = Napi::Persistent(Napi::Object(env, created));
+  st->handle = Napi::Weak(Napi::Object(env, created));
 }
 
 Napi::Value StartJob(const Napi::CallbackInfo& info) {
@@ -463,7 +456,7 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
       throw StateError(env, "ERR_ASYNCJOB_START_FAILED", "Could not make the job's handle");
     }
     st->handleWrap->state = st;
-    st->handle = Napi::Persistent(handle);
+    st->handle = Napi::Weak(handle);
     st->id = je->nextId++;
     je->live.emplace(st->id, st);
     if (waitCtx != nullptr) {
@@ -478,7 +471,6 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
   int ret = 0;
   int status;
   const uint64_t releasesBefore = je->handOff->releases;
-  if (resuming) HoldHandle(st);
   st->running = true;
   je->paused.erase(st);
   if (st->native) {

@@ -206,6 +206,31 @@ describe('cancelJob() unwinds the job', () => {
   });
 });
 
+describe('cancelJob() and termination', function () {
+  this.timeout(budget(60000));
+
+  it('worker.terminate() ends a worker whose cancelled job never finishes unwinding', () => {
+    const child = `
+      const { Worker } = require('node:worker_threads');
+      const w = new Worker(\`
+        const aj = require(\${JSON.stringify(process.argv[1])});
+        const { parentPort } = require('node:worker_threads');
+        const r = aj.startJob(null, null, () => {
+          try { aj.pauseJob(); } finally { parentPort.postMessage('unwinding'); for (;;) {} }
+        });
+        aj.cancelJob(r.job);
+      \`, { eval: true });
+      w.on('message', () => setTimeout(() => w.terminate().then((code) => console.log('terminated', code)), 20));
+    `;
+    const result = spawnSync(process.execPath, ['-e', child, require.resolve('asyncjob')], {
+      encoding: 'utf8',
+      timeout: budget(30000),
+    });
+    expect(result.stderr).to.equal('');
+    expect([result.status, result.stdout.trim()]).to.deep.equal([0, 'terminated 1']);
+  });
+});
+
 describe('runJob() with an AbortSignal', () => {
   it('rejects with the signal\'s reason after the job has unwound and its WaitCtx cleanups ran', async () => {
     const controller = new AbortController();
@@ -482,6 +507,32 @@ describe('paused jobs whose handles are collected', function () {
     });
     expect(result.stderr).to.equal('');
     expect(JSON.parse(result.stdout)).to.deep.equal({ paused: 8, after: 0 });
+  });
+
+  it('in a worker too: the worker\'s dropped jobs are collected and unwound', () => {
+    const child = `
+      const { Worker } = require('node:worker_threads');
+      const w = new Worker(\`
+        const aj = require(\${JSON.stringify(process.argv[1])});
+        const { parentPort } = require('node:worker_threads');
+        let finals = 0;
+        (function drop() {
+          for (let i = 0; i < 5; i++) aj.startJob(null, null, () => { try { aj.pauseJob(); } finally { finals++; } });
+        })();
+        (async () => {
+          for (let i = 0; i < 20 && finals < 5; i++) { globalThis.gc(); await new Promise((r) => setImmediate(r)); }
+          aj.cleanupThread(); // throws ERR_ASYNCJOB_JOBS_IN_USE if a job were still paused
+          parentPort.postMessage(finals);
+        })();
+      \`, { eval: true });
+      w.on('message', (finals) => { console.log(finals); w.terminate(); });
+    `;
+    const result = spawnSync(process.execPath, ['--expose-gc', '-e', child, require.resolve('asyncjob')], {
+      encoding: 'utf8',
+      timeout: budget(30000),
+    });
+    expect(result.stderr).to.equal('');
+    expect(result.stdout.trim()).to.equal('5');
   });
 
   it('a collected job that throws something else while unwinding is reported as a warning', () => {

@@ -2,14 +2,63 @@
 // ERR_OUT_OF_RANGE) and asyncjob's coded state errors (ERR_ASYNCJOB_*),
 // plus the validators src/ uses on every public entry point.
 
+// Every `code` an error thrown (or a promise rejected) by asyncjob can carry, except the errno
+// names (EMFILE, …) of SystemError-shaped errors. test/error-codes.test.ts greps src/ and
+// native/addon/ for codes and fails when one is missing here.
+export const ERROR_CODES = Object.freeze([
+  // Node's own codes, for the errors shaped like Node's.
+  'ERR_INVALID_ARG_TYPE',
+  'ERR_OUT_OF_RANGE',
+  'ERR_ILLEGAL_CONSTRUCTOR',
+  'ABORT_ERR',
+  // asyncjob's own.
+  'ERR_ASYNCJOB_ASYNC_FUNCTION',
+  'ERR_ASYNCJOB_BAD_FD',
+  'ERR_ASYNCJOB_BINARY_INCOMPATIBLE',
+  'ERR_ASYNCJOB_JOBS_IN_USE',
+  'ERR_ASYNCJOB_JOB_CANCELLED',
+  'ERR_ASYNCJOB_JOB_COLLECTED',
+  'ERR_ASYNCJOB_JOB_FINISHED',
+  'ERR_ASYNCJOB_JOB_RUNNING',
+  'ERR_ASYNCJOB_JS_JOBS_UNAVAILABLE',
+  'ERR_ASYNCJOB_NO_JOBS',
+  'ERR_ASYNCJOB_NO_MEMORY',
+  'ERR_ASYNCJOB_NO_WAKE_CALLBACK',
+  'ERR_ASYNCJOB_NOT_IN_JOB',
+  'ERR_ASYNCJOB_PAUSE_IN_ASYNC_SCOPE',
+  'ERR_ASYNCJOB_PAUSE_IN_VM_TIMEOUT',
+  'ERR_ASYNCJOB_START_FAILED',
+  'ERR_ASYNCJOB_UNSUPPORTED',
+  'ERR_ASYNCJOB_WAIT_CTX_FREED',
+  'ERR_ASYNCJOB_WAIT_CTX_IN_USE',
+  'ERR_ASYNCJOB_WRONG_THREAD',
+] as const);
+
+/**
+ * Every `code` that an error thrown by asyncjob (or a rejection of its promises) can carry:
+ * Node's `ERR_INVALID_ARG_TYPE`, `ERR_OUT_OF_RANGE`, `ERR_ILLEGAL_CONSTRUCTOR` and `ABORT_ERR`
+ * for errors shaped like Node's, and asyncjob's own `ERR_ASYNCJOB_*`. SystemError-shaped errors
+ * (from `pipe()`, or a wait out of fds) carry an errno name such as `'EMFILE'` instead.
+ * @example
+ * import type { AsyncjobErrorCode } from 'asyncjob';
+ * function retryable(code: AsyncjobErrorCode): boolean {
+ *   return code === 'ERR_ASYNCJOB_NO_JOBS';
+ * }
+ */
+export type AsyncjobErrorCode = (typeof ERROR_CODES)[number];
+
+/** An asyncjob code of its own: `ERR_ASYNCJOB_<what>`. */
+export type AsyncjobOwnErrorCode = Extract<AsyncjobErrorCode, `ERR_ASYNCJOB_${string}`>;
+
 /** An Error carrying a Node-style `code`. */
 export interface CodedError extends Error {
-  code: string;
+  code: AsyncjobErrorCode;
 }
 
-function withCode<E extends Error>(error: E, code: string): E & { code: string } {
+/** `error` with its `code` set as Node sets it (an own enumerable property). */
+export function withCode<E extends Error, C extends AsyncjobErrorCode>(error: E, code: C): E & { code: C } {
   Object.defineProperty(error, 'code', { value: code, enumerable: true, writable: true, configurable: true });
-  return error as E & { code: string };
+  return error as E & { code: C };
 }
 
 /** Describes a received value as Node's validators do: "type string ('abc')", "null", … */
@@ -27,14 +76,14 @@ export function describeReceived(value: unknown): string {
   return `type ${typeof value} (${shown})`;
 }
 
-export function invalidArgType(name: string, expected: string, actual: unknown): TypeError & { code: string } {
+export function invalidArgType(name: string, expected: string, actual: unknown): TypeError & { code: 'ERR_INVALID_ARG_TYPE' } {
   return withCode(
     new TypeError(`The "${name}" argument must be ${expected}. Received ${describeReceived(actual)}`),
     'ERR_INVALID_ARG_TYPE',
   );
 }
 
-export function outOfRange(name: string, range: string, actual: unknown): RangeError & { code: string } {
+export function outOfRange(name: string, range: string, actual: unknown): RangeError & { code: 'ERR_OUT_OF_RANGE' } {
   return withCode(
     new RangeError(`The value of "${name}" is out of range. It must be ${range}. Received ${String(actual)}`),
     'ERR_OUT_OF_RANGE',
@@ -42,7 +91,7 @@ export function outOfRange(name: string, range: string, actual: unknown): RangeE
 }
 
 /** A state error of asyncjob's own: `code` is `ERR_ASYNCJOB_<what>`. */
-export function asyncjobError(code: `ERR_ASYNCJOB_${string}`, message: string): CodedError {
+export function asyncjobError(code: AsyncjobOwnErrorCode, message: string): CodedError {
   return withCode(new Error(message), code);
 }
 

@@ -1,5 +1,6 @@
 // The job API of ASYNC_start_job(3) for JavaScript functions, and runJob() on top of it.
 import { AsyncResource, executionAsyncId } from 'node:async_hooks';
+import { type InspectOptionsStylized, inspect, types as utilTypes } from 'node:util';
 import * as vm from 'node:vm';
 
 import { binding } from './binding';
@@ -11,7 +12,7 @@ import {
   ASYNC_STATUS_EAGAIN,
   ASYNC_STATUS_OK,
 } from './constants';
-import { AbortError, asyncjobError, invalidArgType, outOfRange, validateInteger } from './errors';
+import { AbortError, asyncjobError, describeReceived, invalidArgType, outOfRange, validateInteger, withCode } from './errors';
 import type { NativeAsyncJob, NativeJobFunction as NativeJobFunctionHandle } from '../types/binding';
 import { WaitCtx } from './wait-ctx';
 
@@ -25,6 +26,25 @@ import { WaitCtx } from './wait-ctx';
  */
 export interface AsyncJob extends NativeAsyncJob {}
 export const AsyncJob = binding.AsyncJob as unknown as abstract new () => AsyncJob;
+
+// util.inspect(job): AsyncJob { state: 'paused', kind: 'javascript' }. A finished job's kind is
+// known from its async resource: only JavaScript jobs have one.
+Object.defineProperty(binding.AsyncJob.prototype, inspect.custom, {
+  value: function inspectJob(this: NativeAsyncJob, depth: number, options: InspectOptionsStylized): string {
+    let state: number;
+    try {
+      state = binding.jobState(this);
+    } catch {
+      return options.stylize('[AsyncJob: not a job handle]', 'special'); // e.g. the prototype
+    }
+    if (depth < 0) return options.stylize('[AsyncJob]', 'special');
+    const native = state === 2 ? !resources.has(this) : (state & 4) !== 0;
+    const shown = { state: (['paused', 'running', 'finished'] as const)[state & 3], kind: native ? 'native' : 'javascript' };
+    return `AsyncJob ${inspect(shown, options)}`;
+  },
+  writable: true,
+  configurable: true,
+});
 
 /**
  * A native function made into a job function by a native addon (with
@@ -46,17 +66,47 @@ export const NativeJobFunction = binding.NativeJobFunction as unknown as abstrac
  */
 export const nativeApi: object = binding.nativeApi;
 
-/** What {@link startJob} returns. */
-export interface StartResult<R> {
-  /** `ASYNC_ERR`, `ASYNC_NO_JOBS`, `ASYNC_PAUSE` or `ASYNC_FINISH`. */
-  status: 0 | 1 | 2 | 3;
-  /** The paused job on `ASYNC_PAUSE`, else `null`. */
-  job: AsyncJob | null;
-  /** The function's return value on `ASYNC_FINISH`. */
-  ret: R | undefined;
-  /** Why, on `ASYNC_ERR`. */
-  error?: Error;
-}
+/**
+ * What {@link startJob} returns: a union discriminated by `status`, so that checking it narrows
+ * the rest (`ret` is `R` after `status === ASYNC_FINISH`, `job` an {@link AsyncJob} after
+ * `status === ASYNC_PAUSE`, `error` an `Error` after `status === ASYNC_ERR`).
+ * @example
+ * const r = startJob(null, null, () => 42);
+ * if (r.status === ASYNC_FINISH) r.ret; // number
+ * else if (r.status === ASYNC_PAUSE) r.job; // AsyncJob
+ */
+export type StartResult<R> =
+  | {
+      /** The job finished. */
+      status: typeof ASYNC_FINISH;
+      job: null;
+      /** The function's return value. */
+      ret: R;
+      error?: undefined;
+    }
+  | {
+      /** The job paused. */
+      status: typeof ASYNC_PAUSE;
+      /** The paused job: resume it with `startJob(job, …)`. */
+      job: AsyncJob;
+      ret: undefined;
+      error?: undefined;
+    }
+  | {
+      /** The thread's pool is full, or the process is at its {@link jobLimits}. */
+      status: typeof ASYNC_NO_JOBS;
+      job: null;
+      ret: undefined;
+      error?: undefined;
+    }
+  | {
+      /** No job could be started. */
+      status: typeof ASYNC_ERR;
+      job: null;
+      ret: undefined;
+      /** Why (`ERR_ASYNCJOB_START_FAILED`, its message saying why). */
+      error: Error;
+    };
 
 // Each job runs in the async context (AsyncLocalStorage, async_hooks) it was started in, on
 // every resume, and its caller's context is left as it was: every start and resume runs inside
@@ -162,6 +212,90 @@ function validateJob(job: unknown): asserts job is AsyncJob {
   if (!(job instanceof binding.AsyncJob)) throw invalidArgType('job', 'an instance of AsyncJob', job);
 }
 
+// startJob(null, …) with no function is most often a resume whose job was null: the job had
+// finished (`r.job` is null after ASYNC_FINISH). Name both arguments then.
+function validateJobFunction(func: unknown): asserts func is (...args: any[]) => unknown {
+  if (typeof func !== 'function') {
+    if (func === null || func === undefined) {
+      throw withCode(
+        new TypeError(
+          `The "job" argument is null and the "func" argument is ${func}: to resume a job, pass the ` +
+            'paused job (the `job` of a startJob() result whose status is ASYNC_PAUSE; a finished job ' +
+            'cannot be resumed); to start one, pass a function or a NativeJobFunction',
+        ),
+        'ERR_INVALID_ARG_TYPE',
+      );
+    }
+    throw invalidArgType('func', 'of type function or a NativeJobFunction (when "job" is null)', func);
+  }
+  if (isAsyncFunction(func)) {
+    const why = isAsyncGeneratorFunction(func)
+      ? 'an async generator function: calling it only makes a generator, whose body runs as it is ' +
+        'iterated, on the event loop, outside the job'
+      : 'an async function: its body would run in the job only up to its first `await`, and the ' +
+        'rest on the event loop, outside the job';
+    throw asyncFunctionError(
+      `The "func" argument must not be ${why}, where pauseJob() does nothing. Pass a plain ` +
+        `function, and wait for a promise inside it with jobAwait(promise). Received ${describeReceived(func)}`,
+    );
+  }
+}
+
+// An async function or async generator function, also bound or behind a Proxy (which keep the
+// prototype of their target).
+function isAsyncFunction(func: Function): boolean {
+  if (utilTypes.isAsyncFunction(func)) return true;
+  const prototype = prototypeOf(func);
+  return prototype === AsyncFunctionPrototype || prototype === AsyncGeneratorFunctionPrototype;
+}
+
+function isAsyncGeneratorFunction(func: Function): boolean {
+  return utilTypes.isGeneratorFunction(func) || prototypeOf(func) === AsyncGeneratorFunctionPrototype;
+}
+
+function prototypeOf(value: object): unknown {
+  try {
+    return Object.getPrototypeOf(value);
+  } catch {
+    return undefined; // a revoked Proxy, a throwing getPrototypeOf trap
+  }
+}
+
+const AsyncFunctionPrototype = Object.getPrototypeOf(async function () {});
+const AsyncGeneratorFunctionPrototype = Object.getPrototypeOf(async function* () {});
+
+function asyncFunctionError(message: string): TypeError & { code: 'ERR_ASYNCJOB_ASYNC_FUNCTION' } {
+  return withCode(new TypeError(message), 'ERR_ASYNCJOB_ASYNC_FUNCTION');
+}
+
+// A job function that returns a promise (or any thenable) finished before what it started: its
+// caller would get a pending promise as the job's result while the work goes on outside the job.
+// The job ends by throwing ERR_ASYNCJOB_ASYNC_FUNCTION instead (startJob throws it, runJob
+// rejects with it). The thenable is the error's `promise`, for whoever wants its outcome; a
+// rejection handler is attached to it so that its rejection is not reported again as unhandled.
+function refuseThenable<R>(value: R): R {
+  if ((typeof value !== 'object' || value === null) && typeof value !== 'function') return value;
+  let then: unknown;
+  try {
+    then = (value as { then?: unknown }).then;
+  } catch {
+    return value; // a throwing getter: not a thenable we can tell
+  }
+  if (typeof then !== 'function') return value;
+  const error = asyncFunctionError(
+    'The job function returned a promise (a thenable): the job finished before the promise ' +
+      'settled, and its work went on outside the job. Wait for the promise inside the job with ' +
+      'jobAwait(promise) and return its value; the promise is this error\'s `promise`',
+  );
+  Object.defineProperty(error, 'promise', { value, enumerable: false, writable: true, configurable: true });
+  try {
+    Reflect.apply(then, value, [undefined, () => {}]);
+  } catch {
+    // a thenable whose then() throws has nothing left to report
+  }
+  throw error;
+}
+
 /**
  * Starts `func(...args)` as a new job (`job` null), or resumes the paused `job` (then `ctx`,
  * `func` and `args` are ignored, as in OpenSSL). Returns `ASYNC_PAUSE` with the job's handle
@@ -197,21 +331,23 @@ export function startJob<A extends unknown[], R>(
   let resource: AsyncResource | undefined;
   let run: ((...a: A) => R) | NativeJobFunction | null = null;
   if (job !== null) {
-    validateJob(job);
+    if (!(job instanceof binding.AsyncJob)) {
+      throw invalidArgType('job', 'an instance of AsyncJob (to resume a paused job) or null (to start one)', job);
+    }
     resource = resources.get(job);
   } else if (ctx !== null && !(ctx instanceof WaitCtx)) {
     throw invalidArgType('ctx', 'an instance of WaitCtx or null', ctx);
   } else if (func instanceof binding.NativeJobFunction) {
     run = func;
   } else {
-    if (typeof func !== 'function') throw invalidArgType('func', 'of type function or a NativeJobFunction', func);
+    validateJobFunction(func);
     watchVmWatchdogs();
     const fresh = new AsyncResource('asyncjob.Job');
     resource = fresh;
     const target = func;
     run = (...a: A): R => {
       adoptResource(fresh); // not here: this frame stays on the job's stack (see collector)
-      return target(...a);
+      return refuseThenable(target(...a));
     };
   }
   const fn = run as ((...a: unknown[]) => unknown) | NativeJobFunction | null;
@@ -232,7 +368,7 @@ export function startJob<A extends unknown[], R>(
   resource?.emitDestroy();
   if (outcome === ASYNC_FINISH) return { status: ASYNC_FINISH, job: null, ret: binding.takeOutcome() as R };
   if (outcome === ASYNC_ERR) return { status: ASYNC_ERR, job: null, ret: undefined, error: binding.takeOutcome() as Error };
-  return { status: outcome as 0 | 1 | 2 | 3, job: null, ret: undefined };
+  return { status: ASYNC_NO_JOBS, job: null, ret: undefined };
 }
 
 /**

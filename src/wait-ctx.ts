@@ -2,6 +2,8 @@
 // native objects themselves (getWaitCtx() returns the very object a job started with). This
 // layer validates arguments before they reach native code and adds wait(), waitSync() and
 // Symbol.dispose.
+import { type InspectOptionsStylized, inspect } from 'node:util';
+
 import { binding } from './binding';
 import { MAX_FD, invalidArgType, validateFunction, validateInteger } from './errors';
 
@@ -322,3 +324,45 @@ export class WaitCtx extends binding.WaitCtx {
     this.free();
   }
 }
+
+const STATUS_NAMES = ['ASYNC_STATUS_UNSUPPORTED', 'ASYNC_STATUS_ERR', 'ASYNC_STATUS_OK', 'ASYNC_STATUS_EAGAIN'];
+
+// util.inspect(ctx): WaitCtx { fds: Map(1) { 'engine' => 12 }, status: 'ASYNC_STATUS_EAGAIN',
+// callback: true, freed: false }. `fds` maps each key to its newest fd; fds that no key shows
+// (older entries of a key set again, fds native code set on the context) are `otherFds`.
+// `callback` counts C callbacks native code installed too.
+Object.defineProperty(WaitCtx.prototype, inspect.custom, {
+  value: function inspectWaitCtx(this: WaitCtx, depth: number, options: InspectOptionsStylized): string {
+    if (!(this instanceof binding.WaitCtx)) return options.stylize('[WaitCtx]', 'special');
+    let state: ReturnType<typeof binding.waitCtxInspectState>;
+    try {
+      state = binding.waitCtxInspectState(this);
+    } catch {
+      return options.stylize('[WaitCtx: not a wait context]', 'special'); // e.g. the prototype
+    }
+    if (depth < 0) return options.stylize('[WaitCtx]', 'special');
+    const shown: Record<string, unknown> = {};
+    if (state !== null) {
+      const native = binding.WaitCtx.prototype;
+      const fds = new Map<unknown, number>();
+      for (const key of state.keys.keys()) {
+        const entry = native.getFd.call(this, key);
+        if (entry !== null) fds.set(key, entry.fd);
+      }
+      const otherFds = native.getAllFds.call(this);
+      for (const fd of fds.values()) {
+        const at = otherFds.indexOf(fd);
+        if (at >= 0) otherFds.splice(at, 1);
+      }
+      const status = native.getStatus.call(this);
+      shown.fds = fds;
+      if (otherFds.length > 0) shown.otherFds = otherFds;
+      shown.status = STATUS_NAMES[status] ?? status;
+      shown.callback = state.callback;
+    }
+    shown.freed = state === null;
+    return `WaitCtx ${inspect(shown, { ...options, depth: options.depth === null ? null : options.depth! - 1 })}`;
+  },
+  writable: true,
+  configurable: true,
+});

@@ -10,14 +10,19 @@ export type FiberBackend =
   | 'windows-fibers'
   | 'none';
 
+// Brands that keep the handle types apart (nothing else has these keys). Symbols that are not
+// exported: they show in no completion list and no user code can name them.
+declare const asyncJobBrand: unique symbol;
+declare const nativeJobFunctionBrand: unique symbol;
+
 /** A job handle (native class AsyncJob). `new` from JavaScript throws ERR_ILLEGAL_CONSTRUCTOR. */
 export interface NativeAsyncJob {
-  readonly __brand: 'AsyncJob';
+  readonly [asyncJobBrand]: true;
 }
 
 /** A native job function with its argument bytes, made by a client addon. */
 export interface NativeJobFunction {
-  readonly __brand: 'NativeJobFunction';
+  readonly [nativeJobFunctionBrand]: true;
 }
 
 /**
@@ -97,6 +102,11 @@ export interface Binding {
   pausesBlocked(): boolean;
   blockPause(): void;
   unblockPause(): void;
+  /** For util.inspect: 0 paused, 1 running, 2 finished; plus 4 for a live native job. */
+  jobState(job: NativeAsyncJob): number;
+  /** For util.inspect: a copy of the Map of keys with fds (key -> internal id) and whether a
+   * callback (JavaScript or C) is set; null once freed. */
+  waitCtxInspectState(ctx: NativeWaitCtx): { keys: Map<unknown, number>; callback: boolean } | null;
 
   AsyncJob: abstract new () => NativeAsyncJob;
   /** Made by native addons (asyncjob_native_function_new); `new` throws ERR_ILLEGAL_CONSTRUCTOR. */

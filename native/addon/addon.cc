@@ -28,6 +28,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("fiberBackend", Napi::Function::New(env, FiberBackend, "fiberBackend"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("WaitCtx", WaitCtx::Define(env));
+  exports.Set("waitCtxInspectState", Napi::Function::New(env, WaitCtx::InspectState, "waitCtxInspectState"));
   InitJsJobs(env, exports);
   InitNativeApi(env, exports);
   return exports;

@@ -707,6 +707,16 @@ Napi::Value GetWaitCtx(const Napi::CallbackInfo& info) {
   return st->waitCtxObject.IsEmpty() ? info.Env().Null() : st->waitCtxObject.Value();
 }
 
+// What util.inspect shows of a job (src/jobs.ts): 0 paused, 1 running, 2 finished; plus 4 for a
+// live native (fiber) job. Reads state only: safe on any handle, stale ones included.
+Napi::Value JobState(const Napi::CallbackInfo& info) {
+  AsyncJob* handle = AsyncJob::FromValue(info[0]);
+  if (handle == nullptr) throw InvalidArgType(info.Env(), "job", "an instance of AsyncJob", info[0]);
+  const JsJobState* st = handle->state;
+  const int state = st == nullptr ? 2 : (st->running ? 1 : 0) | (st->native ? 4 : 0);
+  return Napi::Number::New(info.Env(), state);
+}
+
 Napi::Value PausesBlocked(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), asyncjob::currentJobPausesBlocked());
 }
@@ -863,6 +873,7 @@ void InitJsJobs(Napi::Env env, Napi::Object exports) {
   exports.Set("pausesBlocked", Napi::Function::New(env, PausesBlocked, "pausesBlocked"));
   exports.Set("blockPause", Napi::Function::New(env, BlockPause, "blockPause"));
   exports.Set("unblockPause", Napi::Function::New(env, UnblockPause, "unblockPause"));
+  exports.Set("jobState", Napi::Function::New(env, JobState, "jobState"));
 }
 
 }  // namespace asyncjob::addon

@@ -199,6 +199,17 @@ WaitCtx::~WaitCtx() {
 
 bool WaitCtx::freed() const { return freed_; }
 
+Napi::Value WaitCtx::InspectState(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  WaitCtx* self = FromValue(info[0]);
+  if (self == nullptr) throw InvalidArgType(env, "ctx", "an instance of WaitCtx", info[0]);
+  if (self->freed_ || self->core_ == nullptr) return env.Null();
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("keys", self->state_->map.New({self->Store().Get("keys")}));
+  result.Set("callback", asyncjob_wait_ctx_get_callback(self->core_, nullptr, nullptr) != 0);
+  return result;
+}
+
 asyncjob_wait_ctx* WaitCtx::core() const { return core_; }
 
 void WaitCtx::retainForJob() {

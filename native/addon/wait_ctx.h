@@ -65,6 +65,10 @@ class WaitCtx : public Napi::ObjectWrap<WaitCtx> {
   // ERR_ASYNCJOB_WAIT_CTX_IN_USE and changes nothing, and the object is not collected.
   void retainForJob();
   void releaseForJob();
+  // binding.waitCtxInspectState(ctx), for util.inspect (src/wait-ctx.ts): { keys: a copy of the
+  // Map of keys with fds, callback: whether any callback is set, C ones included }, or null once
+  // freed.
+  static Napi::Value InspectState(const Napi::CallbackInfo& info);
 
   explicit WaitCtx(const Napi::CallbackInfo& info);
   ~WaitCtx() override;

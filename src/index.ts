@@ -13,6 +13,7 @@ export {
   ASYNC_STATUS_OK,
   ASYNC_STATUS_EAGAIN,
 } from './constants';
+export type { AsyncjobErrorCode } from './errors';
 export { WaitCtx, type WaitFdCleanup, type WaitCtxCallback, type WaitOptions } from './wait-ctx';
 export {
   AsyncJob,

@@ -110,6 +110,11 @@ describe('AsyncjobErrorCode lists every code the package can throw', () => {
     expect(missing.map(([code, file]) => `${code} (${file})`)).to.deep.equal([]);
   });
 
+  it('has no code that nothing in src/ or native/addon/ throws', () => {
+    const found = codesInSources();
+    expect(ERROR_CODES.filter((code) => !found.has(code))).to.deep.equal([]);
+  });
+
   it("has Node's codes the package uses, and types asyncjobError()'s code", () => {
     for (const code of ['ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE', 'ERR_ILLEGAL_CONSTRUCTOR', 'ABORT_ERR'] as const) {
       expect(ERROR_CODES).to.include(code);

@@ -212,21 +212,28 @@ function validateJob(job: unknown): asserts job is AsyncJob {
   if (!(job instanceof binding.AsyncJob)) throw invalidArgType('job', 'an instance of AsyncJob', job);
 }
 
-// startJob(null, …) with no function is most often a resume whose job was null: the job had
-// finished (`r.job` is null after ASYNC_FINISH). Name both arguments then.
-function validateJobFunction(func: unknown): asserts func is (...args: any[]) => unknown {
+// The job argument of startJob (`job`) and of ASYNC_start_job (`job.value`, named so).
+export function validateJobOrNull(job: unknown, name = 'job'): asserts job is AsyncJob | null {
+  if (job !== null && !(job instanceof binding.AsyncJob)) {
+    throw invalidArgType(name, 'an instance of AsyncJob (to resume a paused job) or null (to start one)', job);
+  }
+}
+
+// The function of a job that starts (job null). No function at all is most often a resume whose
+// job was null: the job had finished (`r.job` is null after ASYNC_FINISH). Name both arguments.
+export function validateJobFunction(func: unknown, jobName = 'job'): asserts func is (...args: any[]) => unknown {
   if (typeof func !== 'function') {
     if (func === null || func === undefined) {
       throw withCode(
         new TypeError(
-          `The "job" argument is null and the "func" argument is ${func}: to resume a job, pass the ` +
-            'paused job (the `job` of a startJob() result whose status is ASYNC_PAUSE; a finished job ' +
-            'cannot be resumed); to start one, pass a function or a NativeJobFunction',
+          `The "${jobName}" argument is null and the "func" argument is ${func}: to resume a job, pass ` +
+            'the paused job (a job that has finished cannot be resumed); to start one, pass a ' +
+            'function or a NativeJobFunction',
         ),
         'ERR_INVALID_ARG_TYPE',
       );
     }
-    throw invalidArgType('func', 'of type function or a NativeJobFunction (when "job" is null)', func);
+    throw invalidArgType('func', `of type function or a NativeJobFunction (when "${jobName}" is null)`, func);
   }
   if (isAsyncFunction(func)) {
     const why = isAsyncGeneratorFunction(func)
@@ -304,9 +311,15 @@ function refuseThenable<R>(value: R): R {
  * `error` (`ERR_ASYNCJOB_START_FAILED`, its message saying why) when no job could be started.
  * If `func` throws, the job ends and `startJob` throws that value.
  *
- * Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for a bad `job`, `ctx` or `func`, and coded errors
- * for wrong states: `ERR_ASYNCJOB_JOB_FINISHED`, `ERR_ASYNCJOB_JOB_RUNNING` (resuming a running
- * job, itself included), `ERR_ASYNCJOB_WAIT_CTX_FREED`, `ERR_ASYNCJOB_JS_JOBS_UNAVAILABLE`.
+ * Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for a bad `job`, `ctx` or `func` (naming both `job`
+ * and `func` when both are null: a resume with the null `job` of a finished job), `TypeError`
+ * (`ERR_ASYNCJOB_ASYNC_FUNCTION`) for an `async` function or async generator function (its body
+ * would run outside the job: wait for promises inside a plain function with {@link jobAwait}),
+ * and coded errors for wrong states: `ERR_ASYNCJOB_JOB_FINISHED`, `ERR_ASYNCJOB_JOB_RUNNING`
+ * (resuming a running job, itself included), `ERR_ASYNCJOB_WAIT_CTX_FREED`,
+ * `ERR_ASYNCJOB_JS_JOBS_UNAVAILABLE`. A job function that returns a promise or other thenable
+ * ends its job by throwing `ERR_ASYNCJOB_ASYNC_FUNCTION`, the thenable as the error's `promise`
+ * (with a rejection handler attached, so that its rejection is not reported as unhandled).
  * @example
  * let r = startJob(null, null, (name: string) => {
  *   pauseJob();
@@ -331,9 +344,7 @@ export function startJob<A extends unknown[], R>(
   let resource: AsyncResource | undefined;
   let run: ((...a: A) => R) | NativeJobFunction | null = null;
   if (job !== null) {
-    if (!(job instanceof binding.AsyncJob)) {
-      throw invalidArgType('job', 'an instance of AsyncJob (to resume a paused job) or null (to start one)', job);
-    }
+    validateJobOrNull(job);
     resource = resources.get(job);
   } else if (ctx !== null && !(ctx instanceof WaitCtx)) {
     throw invalidArgType('ctx', 'an instance of WaitCtx or null', ctx);
@@ -653,7 +664,8 @@ export function jobAwait<T>(value: T): Awaited<T> {
  * `ASYNC_STATUS_OK`. While it waits, the pending run keeps the process alive, as pending I/O
  * does. The WaitCtx is freed (cleanups run) when the job ends.
  *
- * Rejects with `TypeError` for a bad `func`, `ERR_ASYNCJOB_NO_JOBS` when the pool is full or
+ * Rejects with `TypeError` for a bad `func` (`ERR_ASYNCJOB_ASYNC_FUNCTION` for an async function or
+ * one that returns a thenable, as {@link startJob} throws), `ERR_ASYNCJOB_NO_JOBS` when the pool is full or
  * the process is at its {@link jobLimits}, `ERR_ASYNCJOB_BAD_FD` when a wait fd cannot be
  * watched or the `SystemError` (`EMFILE`, …) of {@link WaitCtx.wait} when the process is out of
  * fds for the watch (either way ending the job and freeing the WaitCtx, as nothing could resume
@@ -679,12 +691,15 @@ export function runJob(...params: unknown[]): Promise<unknown> {
   let options: RunJobOptions = {};
   let func = params[0];
   let args = params.slice(1);
+  let optionsTaken = '';
   if (func !== null && typeof func === 'object' && !(func instanceof binding.NativeJobFunction)) {
     options = func as RunJobOptions;
     func = params[1];
     args = params.slice(2);
+    // Said when func is wrong: the object first may have been meant as something else.
+    optionsTaken = ` (runJob(options, func, ...args): the first argument, ${describeReceived(options)}, was taken as options)`;
   }
-  return runJobWith(options, func, args);
+  return runJobWith(options, func, args, optionsTaken);
 }
 
 /** The options of {@link runJob}. */
@@ -693,7 +708,7 @@ export interface RunJobOptions {
   signal?: AbortSignal;
 }
 
-function runJobWith(options: RunJobOptions, func: unknown, args: unknown[]): Promise<unknown> {
+function runJobWith(options: RunJobOptions, func: unknown, args: unknown[], optionsTaken: string): Promise<unknown> {
   type R = unknown;
   return new Promise<R>((resolve, reject) => {
     const { signal } = options;
@@ -702,7 +717,7 @@ function runJobWith(options: RunJobOptions, func: unknown, args: unknown[]): Pro
       return;
     }
     if (typeof func !== 'function' && !(func instanceof binding.NativeJobFunction)) {
-      reject(invalidArgType('func', 'of type function or a NativeJobFunction', func));
+      reject(invalidArgType('func', `of type function or a NativeJobFunction${optionsTaken}`, func));
       return;
     }
     if (signal?.aborted) {

@@ -5,6 +5,7 @@
 import { isCapable } from './index';
 import {
   type AsyncJob,
+  NativeJobFunction,
   blockPause,
   cancelJob,
   cleanupThread,
@@ -14,6 +15,8 @@ import {
   pauseJob,
   startJob,
   unblockPause,
+  validateJobFunction,
+  validateJobOrNull,
 } from './jobs';
 import { ASYNC_FINISH } from './constants';
 import { invalidArgType } from './errors';
@@ -80,8 +83,8 @@ function validateFdArray(value: unknown, name: string): asserts value is OSSL_AS
   if (value !== null && !Array.isArray(value)) throw invalidArgType(name, 'an instance of Array or null', value);
 }
 
-function validateCtx(value: unknown): asserts value is WaitCtx {
-  if (!(value instanceof WaitCtx)) throw invalidArgType('ctx', 'an instance of WaitCtx', value);
+function validateCtx(value: unknown, orNull = ''): asserts value is WaitCtx {
+  if (!(value instanceof WaitCtx)) throw invalidArgType('ctx', `an instance of WaitCtx${orNull}`, value);
 }
 
 // What C does with `OSSL_ASYNC_FD *fd` when it is not NULL: fill it from the start.
@@ -150,6 +153,9 @@ export function ASYNC_start_job<A extends unknown[], R>(
 ): number {
   validateRef(job, 'job');
   validateRef(ret, 'ret');
+  // Named as here: startJob's `job` is this `job.value`.
+  validateJobOrNull(job.value, 'job.value');
+  if (job.value === null && !(func instanceof NativeJobFunction)) validateJobFunction(func, 'job.value');
   const result = startJob(job.value, ctx, func, ...args);
   try {
     job.value = result.job;
@@ -242,7 +248,7 @@ export function ASYNC_WAIT_CTX_new(): ASYNC_WAIT_CTX {
  */
 export function ASYNC_WAIT_CTX_free(ctx: ASYNC_WAIT_CTX | null): void {
   if (ctx === null) return;
-  validateCtx(ctx);
+  validateCtx(ctx, ' or null');
   ctx.free();
 }
 

@@ -103,6 +103,14 @@ describe('errors name the argument at fault', () => {
     expect(() => openssl.ASYNC_WAIT_CTX_free(null)).not.to.throw();
   });
 
+  it("WaitCtx's native setCallback, reached past the class, says null is accepted too", () => {
+    const ctx = new WaitCtx();
+    const native = Object.getPrototypeOf(WaitCtx.prototype) as { setCallback(callback: unknown, arg?: unknown): boolean };
+    expectArgError(thrown(() => native.setCallback.call(ctx, 5)), /^The "callback" argument must be of type function or null\./);
+    expect(native.setCallback.call(ctx, null)).to.equal(true);
+    ctx.free();
+  });
+
   it('cancelJob and getWaitCtx name their job argument', () => {
     expectArgError(thrown(() => cancelJob(null as never)), /^The "job" argument must be an instance of AsyncJob\. Received null$/);
     expectArgError(thrown(() => getWaitCtx(5 as never)), /^The "job" argument must be an instance of AsyncJob\. Received type number/);

@@ -371,7 +371,7 @@ Napi::Value WaitCtx::SetCallback(const Napi::CallbackInfo& info) {
     store.Set("arg", env.Undefined());
     return Napi::Boolean::New(env, asyncjob_wait_ctx_set_callback(core_, nullptr, nullptr) != 0);
   }
-  if (!callback.IsFunction()) throw InvalidArgType(env, "callback", "of type function", callback);
+  if (!callback.IsFunction()) throw InvalidArgType(env, "callback", "of type function or null", callback);
   if (callbackRecord_->queue == nullptr) {
     napi_threadsafe_function queue;
     napi_status status = napi_create_threadsafe_function(

@@ -15,9 +15,8 @@ import {
   pauseJob,
   startJob,
   unblockPause,
-  validateJobFunction,
-  validateJobOrNull,
 } from './jobs';
+import { validateJobFunction, validateJobOrNull } from './job-arguments';
 import { ASYNC_FINISH } from './constants';
 import { invalidArgType } from './errors';
 import { WaitCtx, type WaitCtxCallback, type WaitFdCleanup } from './wait-ctx';

@@ -328,19 +328,19 @@ export class WaitCtx extends binding.WaitCtx {
 const STATUS_NAMES = ['ASYNC_STATUS_UNSUPPORTED', 'ASYNC_STATUS_ERR', 'ASYNC_STATUS_OK', 'ASYNC_STATUS_EAGAIN'];
 
 // util.inspect(ctx): WaitCtx { fds: Map(1) { 'engine' => 12 }, status: 'ASYNC_STATUS_EAGAIN',
-// callback: true, freed: false }. `fds` maps each key to its newest fd; fds that no key shows
+// callback: true, freed: false }. Never throws, whatever it is called on or with. `fds` maps each key to its newest fd; fds that no key shows
 // (older entries of a key set again, fds native code set on the context) are `otherFds`.
 // `callback` counts C callbacks native code installed too.
 Object.defineProperty(WaitCtx.prototype, inspect.custom, {
-  value: function inspectWaitCtx(this: WaitCtx, depth: number, options: InspectOptionsStylized): string {
-    if (!(this instanceof binding.WaitCtx)) return options.stylize('[WaitCtx]', 'special');
+  value: function inspectWaitCtx(this: WaitCtx, depth = 0, options?: InspectOptionsStylized): string {
+    const stylize = options?.stylize ?? String;
     let state: ReturnType<typeof binding.waitCtxInspectState>;
     try {
       state = binding.waitCtxInspectState(this);
     } catch {
-      return options.stylize('[WaitCtx: not a wait context]', 'special'); // e.g. the prototype
+      return stylize('[WaitCtx: not a wait context]', 'special'); // e.g. Object.create(prototype)
     }
-    if (depth < 0) return options.stylize('[WaitCtx]', 'special');
+    if (depth < 0) return stylize('[WaitCtx]', 'special');
     const shown: Record<string, unknown> = {};
     if (state !== null) {
       const native = binding.WaitCtx.prototype;
@@ -361,7 +361,8 @@ Object.defineProperty(WaitCtx.prototype, inspect.custom, {
       shown.callback = state.callback;
     }
     shown.freed = state === null;
-    return `WaitCtx ${inspect(shown, { ...options, depth: options.depth === null ? null : options.depth! - 1 })}`;
+    const nested = options === undefined ? {} : { ...options, depth: options.depth === null ? null : options.depth! - 1 };
+    return `WaitCtx ${inspect(shown, nested)}`;
   },
   writable: true,
   configurable: true,

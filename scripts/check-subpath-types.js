@@ -35,8 +35,13 @@ function subpathsOf(packageDir) {
   return Object.keys(exportsField).map((key) => (key === '.' ? manifest.name : `${manifest.name}/${key.replace(/^\.\//, '')}`));
 }
 
-function consumerSource(specifiers) {
-  const lines = specifiers.map((specifier, i) => `import * as m${i} from '${specifier}';`);
+// CommonJS files import with `import m = require()`, which also takes a module that is `export =`
+// a class or function (as asyncjob/fibers/future is, like fibers/future) without esModuleInterop;
+// ES module files with `import * as`.
+function consumerSource(specifiers, commonJs) {
+  const lines = specifiers.map((specifier, i) =>
+    commonJs ? `import m${i} = require('${specifier}');` : `import * as m${i} from '${specifier}';`,
+  );
   lines.push(`export const modules: object[] = [${specifiers.map((_, i) => `m${i}`).join(', ')}];`);
   return `${lines.join('\n')}\n`;
 }
@@ -53,7 +58,10 @@ function checkSubpathTypes(projectDir, modes = MODES.map((mode) => mode[1])) {
     const dir = path.join(projectDir, `types-${compiler}-${moduleResolution}`);
     fs.mkdirSync(dir, { recursive: true });
     const files = extensions.map((extension) => `consumer${extension}`);
-    for (const file of files) fs.writeFileSync(path.join(dir, file), consumerSource(subpaths));
+    for (const file of files) {
+      const commonJs = file.endsWith('.cts') || (file.endsWith('.ts') && module === 'commonjs');
+      fs.writeFileSync(path.join(dir, file), consumerSource(subpaths, commonJs));
+    }
     const tsconfig = {
       compilerOptions: {
         strict: true,

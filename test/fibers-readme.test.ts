@@ -85,3 +85,15 @@ describe("node-fibers' README examples on asyncjob/fibers", function () {
     expect(Number(match![1])).to.be.within(1999, 2000 + budget(1000));
   });
 });
+
+describe('examples/fibers-example.ts (npm run example:fibers)', function () {
+  this.timeout(budget(30000));
+
+  it('renders the page of examples/fibers-example.expected', () => {
+    const program = path.join(root, 'build', 'examples', 'fibers-example.js');
+    const result = spawnSync(process.execPath, [program], { encoding: 'utf8', timeout: budget(20000) });
+    expect(result.stderr).to.equal('');
+    expect(result.status).to.equal(0);
+    expect(result.stdout).to.equal(fs.readFileSync(path.join(root, 'examples', 'fibers-example.expected'), 'utf8'));
+  });
+});

@@ -1,6 +1,6 @@
 // JavaScript-side benchmark (npm run bench:js): what a JS job's pause+resume and start->finish
-// cost, next to a generator's yield and an await, the language's own ways to suspend.
-// One process; the four measurements alternate within every round, so that drift (CPU
+// cost (and a Fiber of asyncjob/fibers), next to a generator's yield and an await, the language's own ways to suspend.
+// One process; the measurements alternate within every round, so that drift (CPU
 // frequency, other load) spreads over all of them; the table shows medians over the rounds.
 //
 //   ASYNCJOB_BENCH_ROUNDS  rounds (default 15)
@@ -9,6 +9,7 @@
 import * as os from 'node:os';
 import { median } from './median.mjs';
 import { ASYNC_FINISH, ASYNC_PAUSE, initThread, pauseJob, startJob } from 'asyncjob';
+import Fiber from 'asyncjob/fibers';
 
 const ROUNDS = Number(process.env.ASYNCJOB_BENCH_ROUNDS ?? 15);
 const TARGET_MS = Number(process.env.ASYNCJOB_BENCH_MS ?? 100);
@@ -52,6 +53,26 @@ function jobStartFinish(n) {
   return nsPerOp(t0, t1, n);
 }
 
+// n run() calls of one fiber (asyncjob/fibers) that yields n times: each resumes it up to its
+// next Fiber.yield(), whose value run() returns (the last one runs it to its end).
+function fiberRunYield(n) {
+  const fiber = Fiber((k) => {
+    for (let i = 1; i <= k; i++) Fiber.yield(i);
+    return k;
+  });
+  if (fiber.run(n) !== 1) fail('fiber did not yield');
+  let last = 0;
+  const t0 = now();
+  for (let i = 0; i < n; i++) last = fiber.run();
+  const t1 = now();
+  if (last !== n || fiber.started) fail('fiber did not finish after n runs');
+  return nsPerOp(t0, t1, n);
+}
+
+// node-fibers' own figure for the same round trip, on Node 14 (its last supported Node),
+// switching stacks in C++ on one thread. Quoted for comparison, never measured here.
+const NODE_FIBERS_REFERENCE = '1.8–2.9 µs, measured with its C++ switch';
+
 // n next() calls, each resuming the generator up to its next yield.
 function* counter() {
   let i = 0;
@@ -83,6 +104,7 @@ async function awaitResolve(n) {
 
 const benches = [
   { key: 'job', label: 'JS job pause+resume (startJob(job) + pauseJob())', run: jobPauseResume },
+  { key: 'fiber', label: 'Fiber run()+Fiber.yield() round trip (asyncjob/fibers)', run: fiberRunYield },
   { key: 'start', label: 'JS job start->finish (pooled, returns at once)', run: jobStartFinish },
   { key: 'gen', label: 'generator yield round trip (next() + yield)', run: generatorYield },
   { key: 'await', label: 'await Promise.resolve() round trip', run: awaitResolve },
@@ -146,6 +168,13 @@ async function main() {
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const r of rows) console.log(line(r));
+
+  const fiber = median(benches.find((b) => b.key === 'fiber').samples);
+  console.log(
+    `\nFiber run+yield round trip: asyncjob/fibers ${formatTime(fiber)} (median above); ` +
+      `node-fibers on its last supported Node (14): ${NODE_FIBERS_REFERENCE} ` +
+      '(a reference figure quoted from node-fibers, not measured here)',
+  );
 
   const job = median(benches.find((b) => b.key === 'job').samples);
   console.log(

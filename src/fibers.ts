@@ -150,6 +150,7 @@ const running: Fiber[] = [];
 // The zombie error of each fiber whose job was collected, keyed by the job's collection error
 // (every pause of that job throws the same one); every Fiber.yield() of that fiber throws it.
 const collectedZombies = new WeakMap<object, Error>();
+const collectionReasons = new WeakMap<object, object>();
 let poolSize = 120;
 let fibersCreated = 0;
 
@@ -193,9 +194,15 @@ function wakeFiber(ref: unknown): number {
 }
 
 // The first frame on a fiber's job: holds the function and its argument, nothing of the fiber.
+// A collected fiber that ends by its zombie error ends its job by the collection error, which
+// the collector expects (anything else it reports as a warning).
 function fiberEntry(fn: (...args: unknown[]) => unknown, args: unknown[]): unknown {
   adoptJob();
-  return Reflect.apply(fn, globalThis, args);
+  try {
+    return Reflect.apply(fn, globalThis, args);
+  } catch (error) {
+    throw (typeof error === 'object' && error !== null && collectionReasons.get(error)) || error;
+  }
 }
 
 function adoptJob(): void {
@@ -365,6 +372,7 @@ function pauseError(error: unknown): unknown {
   if (zombie === undefined) {
     zombie = zombieError();
     collectedZombies.set(error, zombie);
+    collectionReasons.set(zombie, error);
   }
   return zombie;
 }

@@ -484,6 +484,28 @@ describe('asyncjob/fibers in child processes', function () {
     expect(report.after).to.equal(report.before);
   });
 
+  it('a collected fiber that throws something else while unwinding is reported as a warning', () => {
+    const result = runChild(
+      `
+      const Fiber = require(process.argv[1]);
+      (function drop() {
+        Fiber(function () {
+          try { Fiber.yield(); } finally { throw new Error('thrown while unwinding'); }
+        }).run();
+      })();
+      (async () => {
+        for (let i = 0; i < 10; i++) { global.gc(); await new Promise((r) => setTimeout(r, 20)); }
+        console.log('alive');
+      })();
+    `,
+      ['--expose-gc'],
+    );
+    expect(result.status).to.equal(0);
+    expect(result.stdout).to.equal('alive\n');
+    expect(result.stderr).to.include('ASYNCJOB_COLLECTED_JOB_THREW');
+    expect(result.stderr).to.include('Error: thrown while unwinding');
+  });
+
   it('a fiber that holds itself is never collected (node-fibers documents this leak)', () => {
     const result = runChild(
       `

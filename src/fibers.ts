@@ -313,7 +313,7 @@ function reset(this: Fiber): unknown {
   try {
     // Every pause of the job throws `zombie` until it ends; cancelJob() returns what it
     // returned, undefined if it ended by throwing `zombie`, and throws anything else.
-    return (cancelJob as (job: AsyncJob, reason?: unknown) => unknown)(state.job!, zombie);
+    return cancelJob(state.job!, zombie);
   } finally {
     running.pop();
     ended(state);

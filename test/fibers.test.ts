@@ -2,16 +2,13 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import * as fs from 'node:fs';
-import { getCurrentJob, getWaitCtx, pauseJob, startJob, ASYNC_FINISH } from 'asyncjob';
+import { getCurrentJob, getWaitCtx, jobAwait, pauseJob, startJob, ASYNC_FINISH } from 'asyncjob';
 import Fiber = require('asyncjob/fibers');
 import { budget } from './time-scale';
 
 // asyncjob/fibers against node-fibers' documented behaviour (its README and API comments):
 // every call, the errors of illegal use, nesting, exceptions both ways, unwinding by reset()
 // and by garbage collection, and what asyncjob adds (jobAwait inside a fiber).
-
-// jobAwait is the lead's addition to the job API (issue 10); typed loosely until every branch has it.
-const { jobAwait } = require('asyncjob') as { jobAwait: <T>(promise: Promise<T>) => T };
 
 function thrown(fn: () => unknown): any {
   try {

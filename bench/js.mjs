@@ -1,5 +1,6 @@
 // JavaScript-side benchmark (npm run bench:js): what a JS job's pause+resume and start->finish
-// cost (and a Fiber of asyncjob/fibers), next to a generator's yield and an await, the language's own ways to suspend.
+// cost, and a Fiber of asyncjob/fibers, next to a generator's yield and an await, the language's
+// own ways to suspend.
 // One process; the measurements alternate within every round, so that drift (CPU
 // frequency, other load) spreads over all of them; the table shows medians over the rounds.
 //

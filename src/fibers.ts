@@ -136,6 +136,7 @@ interface FiberState {
   yielding: boolean;
   job: AsyncJob | null;
   ctx: WaitCtx | null;
+  start: Start | null;
   // What run()/throwInto() hands to the pending Fiber.yield(), and what Fiber.yield() hands back.
   resumeWith: { value: unknown; thrown: boolean } | null;
   yielded: unknown;
@@ -177,11 +178,17 @@ function currentFiber(): Fiber | undefined {
 }
 
 // The WaitCtx callback of every fiber's job: jobAwait() calls it when its promise settles, and
-// it resumes the fiber there and then, as a settled Future resumes the fiber waiting on it.
-function wakeFiber(ref: unknown): number {
-  const fiber = (ref as WeakRef<Fiber>).deref();
+// it resumes the fiber there and then, as a settled Future resumes the fiber waiting on it. Its
+// argument is the start it belongs to, which reaches the fiber weakly: a promise settling after
+// the fiber ended (reset, say) and started again must not resume the new start.
+interface Start {
+  readonly fiber: WeakRef<Fiber>;
+}
+
+function wakeFiber(start: unknown): number {
+  const fiber = (start as Start).fiber.deref();
   const state = fiber === undefined ? undefined : states.get(fiber);
-  if (fiber === undefined || state === undefined || !state.yielding) return 0;
+  if (fiber === undefined || state === undefined || state.start !== start || !state.yielding) return 0;
   try {
     fiber.run();
   } catch (error) {
@@ -216,6 +223,7 @@ function ended(state: FiberState): void {
   state.resumeWith = null;
   state.yielded = undefined;
   state.zombie = null;
+  state.start = null;
   const ctx = state.ctx;
   state.ctx = null;
   ctx?.free();
@@ -228,8 +236,10 @@ function enter(fiber: Fiber, state: FiberState, args: unknown[]): unknown {
   try {
     if (!state.started) {
       const ctx = new WaitCtx();
-      ctx.setCallback(wakeFiber, new WeakRef(fiber));
+      const start: Start = { fiber: new WeakRef(fiber) };
+      ctx.setCallback(wakeFiber, start);
       state.ctx = ctx;
+      state.start = start;
       state.started = true;
       fibersCreated++;
       result = startJob(null, ctx, fiberEntry, state.fn, args);
@@ -278,6 +288,7 @@ const Fiber = function Fiber(this: unknown, fn: (...args: unknown[]) => unknown)
     yielding: false,
     job: null,
     ctx: null,
+    start: null,
     resumeWith: null,
     yielded: undefined,
     zombie: null,

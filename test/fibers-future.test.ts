@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { cleanupThread } from 'asyncjob';
 import Fiber = require('asyncjob/fibers');
 import Future = require('asyncjob/fibers/future');
 import { budget } from './time-scale';
@@ -47,6 +48,8 @@ describe('asyncjob/fibers/future: Future', () => {
     fs.writeFileSync(path.join(dir, 'b.txt'), 'bravo!');
   });
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
+  // Every fiber these tests start has ended: cleanupThread() throws ERR_ASYNCJOB_JOBS_IN_USE if not.
+  afterEach(() => cleanupThread());
 
   it('is the module itself', () => {
     expect(require('asyncjob/fibers/future')).to.equal(Future);

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import * as fs from 'node:fs';
-import { getCurrentJob, getWaitCtx, jobAwait, pauseJob, startJob, ASYNC_FINISH } from 'asyncjob';
+import { cleanupThread, getCurrentJob, getWaitCtx, jobAwait, pauseJob, startJob, ASYNC_FINISH } from 'asyncjob';
 import Fiber = require('asyncjob/fibers');
 import { budget } from './time-scale';
 
@@ -20,6 +20,9 @@ function thrown(fn: () => unknown): any {
 }
 
 describe('asyncjob/fibers: Fiber', () => {
+  // Every fiber these tests start has ended: cleanupThread() throws ERR_ASYNCJOB_JOBS_IN_USE if not.
+  afterEach(() => cleanupThread());
+
   it('is the module itself, callable with or without new', () => {
     expect(require('asyncjob/fibers')).to.equal(Fiber);
     const a = Fiber(() => 1);
@@ -274,7 +277,8 @@ describe('asyncjob/fibers: Fiber', () => {
         'outer finally',
       ]);
       expect(fiber.started).to.equal(false);
-      expect(fiber.run()).to.equal(undefined); // as new
+      expect(fiber.run()).to.equal(undefined); // as new: it yields again
+      expect(fiber.reset()).to.equal(undefined);
     });
 
     it('returns what the fiber returns, and throws what else it throws', () => {
@@ -357,6 +361,27 @@ describe('asyncjob/fibers: Fiber', () => {
       expect(((await seen) as Error).message).to.equal('rejected');
     });
 
+    it('a jobAwait() cut short by reset() does not resume the fiber once started again', async () => {
+      let resolve!: (value: number) => void;
+      const promise = new Promise<number>((r) => (resolve = r));
+      let phase = 'first';
+      const fiber = Fiber(() => {
+        if (phase === 'first') {
+          jobAwait(promise);
+          return 'never';
+        }
+        return `${Fiber.yield('second start yielded')} resumed by run()`;
+      });
+      fiber.run();
+      expect(fiber.reset()).to.equal(undefined); // jobAwait threw the zombie error
+      phase = 'second';
+      expect(fiber.run()).to.equal('second start yielded');
+      resolve(1);
+      await new Promise((r) => setTimeout(r, 10));
+      expect(fiber.started).to.equal(true);
+      expect(fiber.run('x')).to.equal('x resumed by run()');
+    });
+
     it('a fiber runs in the async context of its first run(), on every resume', () => {
       const als = new AsyncLocalStorage<string>();
       const fiber = als.run('start', () =>
@@ -393,7 +418,6 @@ describe('asyncjob/fibers: Fiber', () => {
       Fiber.poolSize = 4;
       expect(Fiber.poolSize).to.equal(4);
       expect(Fiber(() => 'still runs').run()).to.equal('still runs');
-      Fiber.poolSize = 120;
     });
   });
 });

@@ -505,6 +505,28 @@ describe('asyncjob/fibers in child processes', function () {
     expect(report.after).to.equal(report.before);
   });
 
+  it('a dropped fiber waiting in jobAwait() on a pending promise is collected too', () => {
+    const result = runChild(
+      `
+      const Fiber = require(process.argv[1]);
+      const { jobAwait } = require(require('node:path').join(require('node:path').dirname(process.argv[1]), 'index.js'));
+      let seen = null;
+      (function drop() {
+        Fiber(function () {
+          try { jobAwait(new Promise(() => {})); } catch (e) { seen = e.code; }
+        }).run();
+      })();
+      (async () => {
+        for (let i = 0; i < 50 && seen === null; i++) { global.gc(); await new Promise((r) => setTimeout(r, 20)); }
+        console.log(seen);
+      })();
+    `,
+      ['--expose-gc'],
+    );
+    expect(result.stderr).to.equal('');
+    expect(result.stdout).to.equal('ERR_ASYNCJOB_JOB_COLLECTED\n');
+  });
+
   it('a collected fiber that throws something else while unwinding is reported as a warning', () => {
     const result = runChild(
       `

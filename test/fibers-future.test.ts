@@ -302,9 +302,12 @@ describe('asyncjob/fibers/future: Future', () => {
     });
 
     it('wraps an object: every function gets a Future-suffixed variant (or the given suffix)', async () => {
-      const wrappedFs = Future.wrap(fs) as any;
-      expect(Object.getPrototypeOf(wrappedFs)).to.equal(fs);
-      expect(wrappedFs.readFileSync).to.equal(fs.readFileSync);
+      // The module object itself, as node-fibers users wrap it (a TypeScript `import * as fs`
+      // namespace is an object of getters, and Node 24 warns when its deprecated fs.F_OK is read).
+      const fsModule = require('node:fs') as typeof fs;
+      const wrappedFs = Future.wrap(fsModule) as any;
+      expect(Object.getPrototypeOf(wrappedFs)).to.equal(fsModule);
+      expect(wrappedFs.readFileSync).to.equal(fsModule.readFileSync);
       const [names, sizes] = await inFiber(() => {
         const list: string[] = wrappedFs.readdirFuture(dir).wait();
         list.sort();
@@ -314,7 +317,7 @@ describe('asyncjob/fibers/future: Future', () => {
       });
       expect(names).to.deep.equal(['a.txt', 'b.txt']);
       expect(sizes).to.deep.equal([5, 6]);
-      const suffixed = Future.wrap(fs, false, 'Later') as any;
+      const suffixed = Future.wrap(fsModule, false, 'Later') as any;
       expect(typeof suffixed.readFileLater).to.equal('function');
       expect(suffixed.readFileFuture).to.equal(undefined);
     });

@@ -113,8 +113,9 @@ interface FiberConstructor {
   /**
    * node-fibers' stack pool size (default 120). asyncjob pools host threads per JavaScript thread
    * instead and keeps every idle one: setting it, while no job is in use, makes the pool anew
-   * with that many host threads ready (`initThread(0, n)`, capped at `jobLimits().jsJobs`), so
-   * the next fibers start without creating threads; with jobs in use, only the number is kept.
+   * with that many host threads ready (`initThread(0, n)`, capped at `jobLimits().jsJobs`; a
+   * `maxSize` set before is dropped), so the next fibers start without creating threads; with
+   * jobs in use, only the number is kept.
    * @example
    * Fiber.poolSize = 16; // 16 host threads ready
    */

@@ -411,12 +411,16 @@ describe('asyncjob/fibers: Fiber', () => {
     });
 
     it('poolSize reads back what was set; fibersCreated counts starts', () => {
-      const before = Fiber.fibersCreated;
+      const created = Fiber.fibersCreated;
       Fiber(() => 1).run();
-      expect(Fiber.fibersCreated).to.equal(before + 1);
+      expect(Fiber.fibersCreated).to.equal(created + 1);
       expect(Fiber.poolSize).to.equal(120);
+      cleanupThread(); // no pool, no idle host thread
+      const threads = () => (fs.existsSync('/proc/self/task') ? fs.readdirSync('/proc/self/task').length : NaN);
+      const before = threads();
       Fiber.poolSize = 4;
       expect(Fiber.poolSize).to.equal(4);
+      if (!Number.isNaN(before)) expect(threads(), 'host threads made ready').to.equal(before + 4);
       expect(Fiber(() => 'still runs').run()).to.equal('still runs');
     });
   });

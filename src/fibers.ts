@@ -202,12 +202,14 @@ function wakeFiber(start: unknown): number {
 }
 
 // The first frame on a fiber's job: holds the function and its argument, nothing of the fiber.
-// A collected fiber that ends by its zombie error ends its job by the collection error, which
-// the collector expects (anything else it reports as a warning).
-function fiberEntry(fn: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+// What the function returns goes back boxed: a fiber may return a promise (an async function
+// run as a fiber does), which run() returns as node-fibers' does, where a job's thenable result
+// is refused. A collected fiber that ends by its zombie error ends its job by the collection
+// error, which the collector expects (anything else it reports as a warning).
+function fiberEntry(fn: (...args: unknown[]) => unknown, args: unknown[]): { value: unknown } {
   adoptJob();
   try {
-    return Reflect.apply(fn, globalThis, args);
+    return { value: Reflect.apply(fn, globalThis, args) };
   } catch (error) {
     throw (typeof error === 'object' && error !== null && collectionReasons.get(error)) || error;
   }
@@ -265,7 +267,7 @@ function enter(fiber: Fiber, state: FiberState, args: unknown[]): unknown {
     }
     case ASYNC_FINISH:
       ended(state);
-      return result.ret;
+      return (result.ret as { value: unknown }).value;
     default:
       ended(state);
       throw new RangeError('Out of memory', {
@@ -324,8 +326,9 @@ function reset(this: Fiber): unknown {
   running.push(this);
   try {
     // Every pause of the job throws `zombie` until it ends; cancelJob() returns what it
-    // returned, undefined if it ended by throwing `zombie`, and throws anything else.
-    return cancelJob(state.job!, zombie);
+    // returned (boxed by fiberEntry), undefined if it ended by throwing `zombie`, and throws
+    // anything else.
+    return (cancelJob(state.job!, zombie) as { value: unknown } | undefined)?.value;
   } finally {
     running.pop();
     ended(state);

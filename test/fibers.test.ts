@@ -4,6 +4,7 @@ import { AsyncLocalStorage, AsyncResource } from 'node:async_hooks';
 import * as fs from 'node:fs';
 import { cleanupThread, getCurrentJob, getWaitCtx, jobAwait, pauseJob, startJob, ASYNC_FINISH } from 'asyncjob';
 import Fiber = require('asyncjob/fibers');
+import Future = require('asyncjob/fibers/future');
 import { budget } from './time-scale';
 
 // asyncjob/fibers against node-fibers' documented behaviour (its README and API comments):
@@ -94,6 +95,20 @@ describe('asyncjob/fibers: Fiber', () => {
     expect(here).to.equal(fiber);
     expect(afterYield).to.equal(fiber);
     expect(inPlainJob).to.equal(undefined);
+  });
+
+  it('an async function runs as a fiber up to its first await, and run() returns its promise', async () => {
+    const fiber = Fiber(async (x: number) => {
+      const inFiber = Fiber.current !== undefined;
+      await null;
+      return [x, inFiber, Fiber.current];
+    });
+    const promise = fiber.run(1);
+    expect(promise).to.be.instanceOf(Promise);
+    expect(fiber.started).to.equal(false);
+    expect(await promise).to.deep.equal([1, true, undefined]);
+    const task = Future.task(async () => 'from a task');
+    expect(await (await task.promise())).to.equal('from a task');
   });
 
   it('calls the function with this = globalThis', () => {

@@ -18,8 +18,6 @@ import {
   cancelJob,
   getCurrentJob,
   getWaitCtx,
-  initThread,
-  jobLimits,
   pauseJob,
   startJob,
 } from './index';
@@ -111,13 +109,13 @@ interface FiberConstructor {
    */
   yield(value?: unknown): any;
   /**
-   * node-fibers' stack pool size (default 120). asyncjob pools host threads per JavaScript thread
-   * instead and keeps every idle one: setting it, while no job is in use, makes the pool anew
-   * with that many host threads ready (`initThread(0, n)`, capped at `jobLimits().jsJobs`; a
-   * `maxSize` set before is dropped), so the next fibers start without creating threads; with
-   * jobs in use, only the number is kept.
+   * node-fibers' cap on cached idle stacks (default 120). Kept for compatibility only: setting it
+   * changes nothing, since asyncjob keeps every idle host thread of a thread's pool anyway (until
+   * `cleanupThread()`). Programs that raised it to avoid re-creating stacks (some set 1e9) must
+   * not start thousands of threads by doing so. To have host threads ready ahead, use asyncjob's
+   * `initThread(maxSize, initSize)`.
    * @example
-   * Fiber.poolSize = 16; // 16 host threads ready
+   * Fiber.poolSize = 16; // reads back 16; no thread is created
    */
   poolSize: number;
   /**
@@ -418,9 +416,6 @@ Object.defineProperties(Fiber, {
     get: () => poolSize,
     set(size: unknown) {
       poolSize = Number(size);
-      if (!Number.isInteger(poolSize) || poolSize < 0) return;
-      const ready = Math.min(poolSize, jobLimits().jsJobs, 1e6);
-      initThread(0, ready); // false, changing nothing, while jobs are in use
     },
     enumerable: true,
     configurable: true,

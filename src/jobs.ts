@@ -476,16 +476,6 @@ export function cancelJob(job: AsyncJob, reason?: unknown): unknown {
   return outcome;
 }
 
-// How jobAwait() wakes a job's driver when the promise settles, for drivers that are not a
-// WaitCtx callback (the fibers layer). Keyed weakly: a waker that refers to its job does not
-// keep it alive.
-const wakers = new WeakMap<NativeAsyncJob, () => void>();
-
-/** @internal For asyncjob's own layers (asyncjob/fibers): how jobAwait() in `job` wakes it. */
-export function setJobWaker(job: AsyncJob, wake: () => void): void {
-  wakers.set(job, wake);
-}
-
 interface AwaitWaker {
   /** Before each pause: say the job waits for the callback. */
   arm(): void;
@@ -507,8 +497,6 @@ function awaitWaker(): AwaitWaker {
       'jobAwait() with pauses blocked (blockPause()): the job could not pause to wait; unblock first',
     );
   }
-  const wake = wakers.get(job);
-  if (wake !== undefined) return { arm() {}, wake };
   const ctx = binding.getWaitCtx(job) as WaitCtx | null;
   const callback = ctx === null || ctx.freed ? null : ctx.getCallback();
   if (ctx === null || callback === null) {

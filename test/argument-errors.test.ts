@@ -11,19 +11,11 @@ import {
   startJob,
 } from 'asyncjob';
 import * as openssl from 'asyncjob/openssl';
+import { thrown } from './throws';
 
 // Errors name the argument actually at fault and say what to pass.
 interface Coded extends Error {
   code: string;
-}
-
-function thrown(fn: () => unknown): Coded {
-  try {
-    fn();
-  } catch (error) {
-    return error as Coded;
-  }
-  return expect.fail('did not throw');
 }
 
 async function rejected(promise: Promise<unknown>): Promise<Coded> {
@@ -48,27 +40,27 @@ describe('errors name the argument at fault', () => {
     expect(r.status).to.equal(ASYNC_PAUSE);
     r = startJob(r.job as AsyncJob, null, null);
     expect(r.status).to.equal(ASYNC_FINISH);
-    const error = thrown(() => startJob(r.job, null, null)); // r.job is null now
+    const error = thrown<Coded>(() => startJob(r.job, null, null)); // r.job is null now
     expectArgError(error, /^The "job" argument is null and the "func" argument is null: /);
     expect(error.message).to.match(/to resume a job, pass the paused job/);
     expect(error.message).to.match(/to start one, pass a function or a NativeJobFunction/);
-    expectArgError(thrown(() => startJob(null, null, undefined as never)), /"job" argument is null and the "func" argument is undefined/);
+    expectArgError(thrown<Coded>(() => startJob(null, null, undefined as never)), /"job" argument is null and the "func" argument is undefined/);
   });
 
   it('startJob: a job that is neither a handle nor null is the job argument, with both choices said', () => {
     expectArgError(
-      thrown(() => startJob(undefined as never, null, null)),
+      thrown<Coded>(() => startJob(undefined as never, null, null)),
       /^The "job" argument must be an instance of AsyncJob \(to resume a paused job\) or null \(to start one\)\. Received undefined$/,
     );
-    expectArgError(thrown(() => startJob({} as never, null, () => 1)), /"job" argument .* Received an instance of Object/);
+    expectArgError(thrown<Coded>(() => startJob({} as never, null, () => 1)), /"job" argument .* Received an instance of Object/);
   });
 
   it('startJob: a func of the wrong type is the func argument, when starting', () => {
     expectArgError(
-      thrown(() => startJob(null, null, 5 as never)),
+      thrown<Coded>(() => startJob(null, null, 5 as never)),
       /^The "func" argument must be of type function or a NativeJobFunction \(when "job" is null\)\. Received type number \(5\)$/,
     );
-    expectArgError(thrown(() => startJob(null, 5 as never, () => 1)), /^The "ctx" argument must be an instance of WaitCtx or null/);
+    expectArgError(thrown<Coded>(() => startJob(null, 5 as never, () => 1)), /^The "ctx" argument must be an instance of WaitCtx or null/);
   });
 
   it('runJob: an object first is taken as options, and a bad func then says so', async () => {
@@ -84,13 +76,13 @@ describe('errors name the argument at fault', () => {
 
   it('ASYNC_start_job names job.value, its job argument being the reference', () => {
     const ret = { value: 0 };
-    expectArgError(thrown(() => openssl.ASYNC_start_job({ value: null }, null, ret, null)), /^The "job\.value" argument is null and the "func" argument is null/);
+    expectArgError(thrown<Coded>(() => openssl.ASYNC_start_job({ value: null }, null, ret, null)), /^The "job\.value" argument is null and the "func" argument is null/);
     expectArgError(
-      thrown(() => openssl.ASYNC_start_job({ value: 5 as never }, null, ret, () => 1)),
+      thrown<Coded>(() => openssl.ASYNC_start_job({ value: 5 as never }, null, ret, () => 1)),
       /^The "job\.value" argument must be an instance of AsyncJob \(to resume a paused job\) or null/,
     );
-    expectArgError(thrown(() => openssl.ASYNC_start_job({ value: null }, null, ret, 5 as never)), /"func" argument .*\(when "job\.value" is null\)/);
-    expectArgError(thrown(() => openssl.ASYNC_start_job(null as never, null, ret, () => 1)), /^The "job" argument must be a reference object/);
+    expectArgError(thrown<Coded>(() => openssl.ASYNC_start_job({ value: null }, null, ret, 5 as never)), /"func" argument .*\(when "job\.value" is null\)/);
+    expectArgError(thrown<Coded>(() => openssl.ASYNC_start_job(null as never, null, ret, () => 1)), /^The "job" argument must be a reference object/);
     // A resume from the reference ASYNC_start_job filled works as before.
     const job: openssl.Ref<openssl.ASYNC_JOB | null> = { value: null };
     expect(openssl.ASYNC_start_job(job, null, ret, () => (pauseJob(), 7))).to.equal(ASYNC_PAUSE);
@@ -99,20 +91,20 @@ describe('errors name the argument at fault', () => {
   });
 
   it('ASYNC_WAIT_CTX_free says null is accepted too', () => {
-    expectArgError(thrown(() => openssl.ASYNC_WAIT_CTX_free(5 as never)), /^The "ctx" argument must be an instance of WaitCtx or null\./);
+    expectArgError(thrown<Coded>(() => openssl.ASYNC_WAIT_CTX_free(5 as never)), /^The "ctx" argument must be an instance of WaitCtx or null\./);
     expect(() => openssl.ASYNC_WAIT_CTX_free(null)).not.to.throw();
   });
 
   it("WaitCtx's native setCallback, reached past the class, says null is accepted too", () => {
     const ctx = new WaitCtx();
     const native = Object.getPrototypeOf(WaitCtx.prototype) as { setCallback(callback: unknown, arg?: unknown): boolean };
-    expectArgError(thrown(() => native.setCallback.call(ctx, 5)), /^The "callback" argument must be of type function or null\./);
+    expectArgError(thrown<Coded>(() => native.setCallback.call(ctx, 5)), /^The "callback" argument must be of type function or null\./);
     expect(native.setCallback.call(ctx, null)).to.equal(true);
     ctx.free();
   });
 
   it('cancelJob and getWaitCtx name their job argument', () => {
-    expectArgError(thrown(() => cancelJob(null as never)), /^The "job" argument must be an instance of AsyncJob\. Received null$/);
-    expectArgError(thrown(() => getWaitCtx(5 as never)), /^The "job" argument must be an instance of AsyncJob\. Received type number/);
+    expectArgError(thrown<Coded>(() => cancelJob(null as never)), /^The "job" argument must be an instance of AsyncJob\. Received null$/);
+    expectArgError(thrown<Coded>(() => getWaitCtx(5 as never)), /^The "job" argument must be an instance of AsyncJob\. Received type number/);
   });
 });

@@ -8,6 +8,7 @@ import {
   runJob,
   startJob,
 } from 'asyncjob';
+import { thrown } from './throws';
 
 // No silent async jobs: an async function would run in the job only to its first await, so
 // startJob and runJob refuse it up front; a job function that returns a thenable ends its job
@@ -21,15 +22,6 @@ const client = require(path.resolve(__dirname, '..', '..', 'test', 'native-clien
 interface Refusal extends TypeError {
   code: string;
   promise?: unknown;
-}
-
-function thrown(fn: () => unknown): Refusal {
-  try {
-    fn();
-  } catch (error) {
-    return error as Refusal;
-  }
-  return expect.fail('did not throw');
 }
 
 function expectRefusal(error: Refusal, message: RegExp): void {
@@ -57,7 +49,7 @@ describe('startJob and runJob refuse async functions (ERR_ASYNCJOB_ASYNC_FUNCTIO
     it(`startJob refuses ${what} before any job starts`, () => {
       let ran = false;
       const spy = new Proxy(fn, { apply: () => (ran = true) });
-      expectRefusal(thrown(() => startJob(null, null, spy)), /must not be an async function: .*first `await`/);
+      expectRefusal(thrown<Refusal>(() => startJob(null, null, spy)), /must not be an async function: .*first `await`/);
       expect(ran).to.equal(false);
       expect(client.jobsInUse()).to.equal(0);
     });
@@ -78,7 +70,7 @@ describe('startJob and runJob refuse async functions (ERR_ASYNCJOB_ASYNC_FUNCTIO
 
   for (const [what, fn] of asyncGenerators) {
     it(`refuses ${what}: its body would run as it is iterated, outside the job`, async () => {
-      expectRefusal(thrown(() => startJob(null, null, fn)), /must not be an async generator function: .*iterated/);
+      expectRefusal(thrown<Refusal>(() => startJob(null, null, fn)), /must not be an async generator function: .*iterated/);
       const error = await runJob(fn).then(() => expect.fail('resolved'), (e: Refusal) => e);
       expect(error.code).to.equal('ERR_ASYNCJOB_ASYNC_FUNCTION');
     });
@@ -111,7 +103,7 @@ describe('a job function returning a thenable ends its job with ERR_ASYNCJOB_ASY
   it('startJob throws it after the job ran to its end, the promise as its `promise`', async () => {
     const promise = Promise.resolve(5);
     let after = false;
-    const error = thrown(() =>
+    const error = thrown<Refusal>(() =>
       startJob(null, null, () => {
         after = true; // a plain function that returns a promise instead of waiting for it
         return promise;
@@ -126,7 +118,7 @@ describe('a job function returning a thenable ends its job with ERR_ASYNCJOB_ASY
 
   it('a rejected promise is not reported as unhandled, and its reason stays reachable', async () => {
     const reason = new Error('the engine failed');
-    const error = thrown(() => startJob(null, null, () => Promise.reject(reason)));
+    const error = thrown<Refusal>(() => startJob(null, null, () => Promise.reject(reason)));
     expect(error.code).to.equal('ERR_ASYNCJOB_ASYNC_FUNCTION');
     await settle();
     expect(unhandled).to.deep.equal([]);
@@ -141,7 +133,7 @@ describe('a job function returning a thenable ends its job with ERR_ASYNCJOB_ASY
       return thenable;
     });
     expect(r.job).not.to.equal(null);
-    const error = thrown(() => (r = startJob(r.job, null, null)));
+    const error = thrown<Refusal>(() => (r = startJob(r.job, null, null)));
     expect(error.code).to.equal('ERR_ASYNCJOB_ASYNC_FUNCTION');
     expect(error.promise).to.equal(thenable);
     expect(thenCalls).to.equal(1); // the rejection handler
@@ -153,7 +145,7 @@ describe('a job function returning a thenable ends its job with ERR_ASYNCJOB_ASY
         throw new Error('then threw');
       },
     };
-    expect(thrown(() => startJob(null, null, () => throwingThen)).code).to.equal('ERR_ASYNCJOB_ASYNC_FUNCTION');
+    expect(thrown<Refusal>(() => startJob(null, null, () => throwingThen)).code).to.equal('ERR_ASYNCJOB_ASYNC_FUNCTION');
     const throwingGetter = Object.defineProperty({}, 'then', {
       get() {
         throw new Error('getter threw');

@@ -7,19 +7,11 @@ import { cleanupThread } from 'asyncjob';
 import Fiber = require('asyncjob/fibers');
 import Future = require('asyncjob/fibers/future');
 import { budget } from './time-scale';
+import { thrown } from './throws';
 
 // asyncjob/fibers/future against the Future API that node-fibers' README and doc comments
 // describe: settling, callbacks, waiting in fibers, tasks, wrapping node-style callback APIs
 // (real fs calls) and promises.
-
-function thrown(fn: () => unknown): any {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 // Runs fn in a fiber and resolves with what it returns (rejects with what it throws).
 function inFiber<T>(fn: () => T): Promise<T> {

@@ -6,19 +6,11 @@ import { cleanupThread, getCurrentJob, getWaitCtx, jobAwait, pauseJob, startJob,
 import Fiber = require('asyncjob/fibers');
 import Future = require('asyncjob/fibers/future');
 import { budget } from './time-scale';
+import { thrown } from './throws';
 
 // asyncjob/fibers against node-fibers' documented behaviour (its README and API comments):
 // every call, the errors of illegal use, nesting, exceptions both ways, unwinding by reset()
 // and by garbage collection, and what asyncjob adds (jobAwait inside a fiber).
-
-function thrown(fn: () => unknown): any {
-  try {
-    fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a throw');
-}
 
 describe('asyncjob/fibers: Fiber', () => {
   // Every fiber these tests start has ended: cleanupThread() throws ERR_ASYNCJOB_JOBS_IN_USE if not.

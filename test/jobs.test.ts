@@ -16,10 +16,7 @@ import {
   unblockPause,
   WaitCtx,
 } from 'asyncjob';
-
-function expectCode(fn: () => unknown, code: string, type: Function = Error): void {
-  expect(fn).to.throw(type as ErrorConstructor).with.property('code', code);
-}
+import { expectCode } from './throws';
 
 // Resumes a paused job until it finishes; returns its value.
 function finish<R>(job: AsyncJob | null): R {

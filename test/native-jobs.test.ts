@@ -24,6 +24,7 @@ import {
   WaitCtx,
 } from 'asyncjob';
 import { budget } from './time-scale';
+import { expectCode } from './throws';
 
 // Native jobs from JavaScript, through test/native-client: a client addon built with
 // asyncjob_client.h only (npm run build:test-client), as other addons are.
@@ -56,10 +57,6 @@ interface Client {
 const packagePath = require.resolve('asyncjob');
 const clientPath = path.resolve(__dirname, '..', '..', 'test', 'native-client', 'index.js');
 const client: Client = require(clientPath);
-
-function expectCode(fn: () => unknown, code: string, type: Function = Error): void {
-  expect(fn).to.throw(type as ErrorConstructor).with.property('code', code);
-}
 
 async function expectRejection(promise: Promise<unknown>, code: string, type: Function): Promise<void> {
   let caught: unknown = null;

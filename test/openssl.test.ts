@@ -40,14 +40,11 @@ import {
   type Ref,
 } from 'asyncjob/openssl';
 import { budget } from './time-scale';
+import { expectCode } from './throws';
 
 
 // lib/index.js sits one level under the package root.
 const packageRoot = path.resolve(path.dirname(require.resolve('asyncjob')), '..');
-
-function expectCode(fn: () => unknown, code: string, type: Function = Error): void {
-  expect(fn).to.throw(type as ErrorConstructor).with.property('code', code);
-}
 
 function isOpen(fd: number): boolean {
   try {

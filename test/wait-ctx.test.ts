@@ -5,15 +5,12 @@ import * as os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ASYNC_PAUSE, cancelJob, pauseJob, pipe, startJob, WaitCtx } from 'asyncjob';
 import { budget } from './time-scale';
+import { expectCode } from './throws';
 
 const onWindows = process.platform === 'win32' ? describe : describe.skip;
 
 // The binding's own methods, to check that they re-check what the TypeScript layer validates.
 const native = Object.getPrototypeOf(WaitCtx.prototype) as Record<string, (...args: unknown[]) => unknown>;
-
-function expectCode(fn: () => unknown, code: string, type: Function = Error): void {
-  expect(fn).to.throw(type as ErrorConstructor).with.property('code', code);
-}
 
 async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string; fd?: number }> {
   try {

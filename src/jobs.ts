@@ -190,7 +190,7 @@ function cancelCollected({ id, resource }: Collected): void {
       ? resource.runInAsyncScope(binding.cancelCollected, binding, id, reason)
       : binding.cancelCollected(id, reason);
   if (status === -1) return;
-  resource?.emitDestroy();
+  ended(null, resource);
   if (status === 2) {
     // Nobody is left to rethrow this to: it must not vanish, nor crash the process.
     const thrown = binding.takeOutcome();
@@ -204,7 +204,21 @@ function cancelCollected({ id, resource }: Collected): void {
 }
 
 function watchCollection(handle: NativeAsyncJob, resource: AsyncResource | undefined): void {
-  collector.register(handle, { id: binding.jobId(handle), resource });
+  collector.register(handle, { id: binding.jobId(handle), resource }, handle);
+}
+
+// binding.jobState(): the state in its low two bits.
+const JOB_FINISHED = 2;
+const destroyed = new WeakSet<AsyncResource>();
+
+// A job has ended: its async resource is destroyed (once: a refused call on a finished job
+// reaches here again), and its handle no longer watched.
+function ended(job: NativeAsyncJob | null, resource: AsyncResource | undefined): void {
+  if (resource !== undefined && !destroyed.has(resource)) {
+    destroyed.add(resource);
+    resource.emitDestroy();
+  }
+  if (job !== null) collector.unregister(job);
 }
 
 function adoptResource(resource: AsyncResource): void {
@@ -281,14 +295,15 @@ export function startJob<A extends unknown[], R>(
         ? resource.runInAsyncScope(binding.startJob, binding, job, ctx, fn, args)
         : binding.startJob(job, ctx, fn, args);
   } catch (error) {
-    resource?.emitDestroy();
+    // The job threw (it has ended), or the call was refused (a paused job stays as it was).
+    if (job === null || (binding.jobState(job) & 3) === JOB_FINISHED) ended(job, resource);
     throw error;
   }
   if (typeof outcome === 'object') {
     if (job === null) watchCollection(outcome, resource); // a new job's first pause
     return { status: ASYNC_PAUSE, job: outcome, ret: undefined };
   }
-  resource?.emitDestroy();
+  ended(job, resource);
   if (outcome === ASYNC_FINISH) return { status: ASYNC_FINISH, job: null, ret: binding.takeOutcome() as R };
   if (outcome === ASYNC_ERR) return { status: ASYNC_ERR, job: null, ret: undefined, error: binding.takeOutcome() as Error };
   return { status: ASYNC_NO_JOBS, job: null, ret: undefined };
@@ -468,7 +483,7 @@ export function cancelJob(job: AsyncJob, reason?: unknown): unknown {
       ? resource.runInAsyncScope(binding.cancelJob, binding, job, why)
       : binding.cancelJob(job, why);
   const outcome = status === 0 || status === 2 ? binding.takeOutcome() : undefined;
-  resource?.emitDestroy();
+  ended(job, resource);
   const endRun = runs.get(job);
   runs.delete(job);
   endRun?.(status === 2 ? outcome : why);

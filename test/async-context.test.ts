@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { AsyncLocalStorage, AsyncResource, executionAsyncId } from 'node:async_hooks';
-import { ASYNC_FINISH, ASYNC_PAUSE, AsyncJob, getCurrentJob, pauseJob, startJob } from 'asyncjob';
+import { AsyncLocalStorage, AsyncResource, createHook, executionAsyncId } from 'node:async_hooks';
+import { ASYNC_FINISH, ASYNC_PAUSE, AsyncJob, cancelJob, getCurrentJob, pauseJob, startJob } from 'asyncjob';
 
 // ARCHITECTURE.md pitfall 3: async context is per Environment, not per stack.
 describe('async context across pauses', () => {
@@ -103,5 +103,40 @@ describe('async context across pauses', () => {
     await timerFired;
     expect(events).to.deep.equal(['job', 'caller', 'promise', 'timer']);
     expect([timerStore, promiseStore]).to.deep.equal(['job-ctx', 'job-ctx']);
+  });
+});
+
+describe('async_hooks see each job as one resource', () => {
+  it('destroyed once when it ends, however many calls on it are refused before and after', async () => {
+    const destroys = new Map<number, number>();
+    const hook = createHook({
+      init(id, type) {
+        if (type === 'asyncjob.Job') destroys.set(id, 0);
+      },
+      destroy(id) {
+        if (destroys.has(id)) destroys.set(id, destroys.get(id)! + 1);
+      },
+    }).enable();
+    try {
+      const refused = (fn: () => unknown) => expect(fn).to.throw(Error);
+      let r = startJob(null, null, () => {
+        refused(() => startJob(getCurrentJob(), null, null)); // resuming itself: JOB_RUNNING
+        refused(() => cancelJob(getCurrentJob()!)); // cancelling itself: JOB_RUNNING
+        pauseJob();
+        return 'done';
+      });
+      const job = r.job!;
+      r = startJob(job, null, null);
+      expect(r.status).to.equal(ASYNC_FINISH);
+      refused(() => startJob(job, null, null)); // JOB_FINISHED
+      refused(() => cancelJob(job)); // JOB_FINISHED
+      const cancelled = startJob(null, null, () => pauseJob());
+      cancelJob(cancelled.job!);
+      refused(() => cancelJob(cancelled.job!));
+      await new Promise((resolve) => setImmediate(resolve)); // destroy hooks run asynchronously
+      expect([...destroys.values()]).to.deep.equal([1, 1]);
+    } finally {
+      hook.disable();
+    }
   });
 });

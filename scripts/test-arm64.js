@@ -91,7 +91,8 @@ function coreTests() {
 // build directories made there are kept between runs (node-gyp build recompiles only what
 // changed: the copies keep their sources' timestamps); everything else is copied afresh. The
 // compiled tests go in after the builds, which may wipe build/.
-const SOURCES = ['package.json', 'binding.gyp', '.mocharc.json', 'native', 'types', 'lib', 'docs', 'test', 'examples'];
+// src/: types.test.ts greps it for the error codes the package throws.
+const SOURCES = ['package.json', 'binding.gyp', '.mocharc.json', 'native', 'src', 'types', 'lib', 'docs', 'test', 'examples'];
 const COMPILED = [path.join('build', 'test'), path.join('build', 'examples')];
 // The addon and every test or example addon beside it (test/native-client, test/gc-probe,
 // examples/async-engine, ...).

@@ -195,7 +195,7 @@ function cancelCollected({ id, resource }: Collected): void {
     // Nobody is left to rethrow this to: it must not vanish, nor crash the process.
     const thrown = binding.takeOutcome();
     process.emitWarning(
-      `A garbage-collected job threw while it was unwinding: ${thrown instanceof Error ? (thrown.stack ?? thrown.message) : String(thrown)}`,
+      `A garbage-collected job threw while it was unwinding: ${inspect(thrown)}`,
       { code: 'ASYNCJOB_COLLECTED_JOB_THREW' },
     );
   } else if (status === 0) {

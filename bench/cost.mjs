@@ -24,6 +24,8 @@
 //   ASYNCJOB_COST_JOBS     paused jobs in 5 and 6 (default 1000)
 //   ASYNCJOB_COST_IDLE_MS  idle time with the paused jobs in 6 (default 10000)
 //   ASYNCJOB_COST_BASE_MS  idle baseline without jobs in 6 (default 2000)
+//   ASYNCJOB_COST_TIMEOUT_S the run fails (exit 1) if it takes longer, e.g. a job that is never
+//                          resumed (default 300)
 // `--json` prints, at the end, one JSON object with every figure.
 // Exit status: 0 whether targets are met or not; 1 if the measurement itself failed.
 import * as fs from 'node:fs';
@@ -63,6 +65,7 @@ const K = env('K', 200);
 const JOBS = env('JOBS', 1000);
 const IDLE_MS = env('IDLE_MS', 10000);
 const BASE_MS = env('BASE_MS', 2000);
+const TIMEOUT_S = env('TIMEOUT_S', 300);
 const JSON_OUT = process.argv.includes('--json');
 const TIMER_MS = 5;
 const LINUX = process.platform === 'linux';
@@ -774,6 +777,15 @@ async function main() {
   results.runSeconds = secs;
   if (JSON_OUT) console.log(JSON.stringify(results));
 }
+
+// a job that is never resumed would keep the run waiting for ever (its pending runJob keeps the
+// loop alive): fail instead
+const watchdog = setTimeout(() => {
+  killSpinner();
+  console.error(`bench:cost: the run did not end within ${TIMEOUT_S} s (a job not resumed?): the measurement failed`);
+  process.exit(1);
+}, TIMEOUT_S * 1000);
+watchdog.unref();
 
 try {
   await main();

@@ -143,9 +143,15 @@ function listTasks() {
 // (time on CPU in ns, timeslices run) where it exists; otherwise from .../stat (utime+stime, in
 // clock ticks, too coarse for short phases) and .../status (context switches).
 let haveSchedstat = null;
-function threadStats() {
+// The JavaScript thread is read last (mainLast) before a measured window and first after it, so that
+// its figure leaves out the reading of the other threads' files.
+function threadStats(mainLast = false) {
   const stats = new Map();
-  for (const tid of listTasks()) {
+  const main = String(process.pid);
+  const tids = listTasks().filter((t) => t !== main);
+  if (mainLast) tids.push(main);
+  else tids.unshift(main);
+  for (const tid of tids) {
     try {
       if (haveSchedstat !== false) {
         try {
@@ -276,7 +282,7 @@ async function serverPhase(kind, wake, n, m) {
   const runs = [];
   // Linux: per-thread CPU read around (outside) the measured window, to show how much of the
   // process CPU was on threads other than the JavaScript thread
-  const th0 = LINUX && kind === 'job' ? threadStats() : null;
+  const th0 = LINUX && kind === 'job' ? threadStats(true) : null;
   const cpu0 = cpuUs();
   const t0 = now();
   for (let j = 0; j < n; j++) {
@@ -585,7 +591,7 @@ async function pausedJobs(j) {
     };
 
     // 6: the event loop idles with the paused jobs
-    const th0 = threadStats();
+    const th0 = threadStats(true);
     const idle = await idleCpu(IDLE_MS);
     const th1 = threadStats();
     let hostNs = 0;

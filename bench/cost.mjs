@@ -408,15 +408,22 @@ async function calibrate(run) {
   return Math.max(200, Math.round((RT_MS * 1e6) / median(warm)));
 }
 
-async function roundRounds(benches) {
+// RT_ROUNDS alternating rounds; after budgetMs no new round starts (the table says so)
+async function roundRounds(benches, budgetMs = 15000) {
   for (const b of benches) b.samples = [];
-  for (let r = 0; r < RT_ROUNDS; r++) {
+  const t0 = Date.now();
+  for (let r = 0; r < RT_ROUNDS && (r === 0 || Date.now() - t0 < budgetMs); r++) {
     for (let i = 0; i < benches.length; i++) {
       const b = benches[(i + r) % benches.length];
       b.samples.push(await b.run(b.n));
     }
   }
-  return benches.map((b) => ({ median: median(b.samples), min: Math.min(...b.samples), max: Math.max(...b.samples) }));
+  return benches.map((b) => ({
+    median: median(b.samples),
+    min: Math.min(...b.samples),
+    max: Math.max(...b.samples),
+    rounds: b.samples.length,
+  }));
 }
 
 let spinner = null;
@@ -704,6 +711,9 @@ async function main() {
     `(1-min load average before the idle rounds: ${rt.loadBefore.toFixed(2)}; the busy process used ` +
       `${rt.spinner && Number.isFinite(rt.spinner.cpuMs) ? `${fmtNum(rt.spinner.cpuMs, 0)} ms CPU over the ${fmtNum(rt.spinner.ms, 0)} ms of the busy rounds` : 'n/a'})`,
   );
+  for (const [what, r] of [['idle', rt.idle], ['busy', rt.busy]]) {
+    if (r.rounds < RT_ROUNDS) console.log(`(${what}: ${r.rounds} of ${RT_ROUNDS} rounds: stopped at the time budget)`);
+  }
   judge('pause+resume median, idle cores', `<= ${fmtNs(T.rtIdleNs)}`, fmtNs(rt.idle.median), rt.idle.median <= T.rtIdleNs);
   judge('pause+resume median, one core busy', `<= ${fmtNs(T.rtBusyNs)}`, fmtNs(rt.busy.median), rt.busy.median <= T.rtBusyNs);
 

@@ -318,9 +318,11 @@ async function serverPhase(kind, wake, n, m) {
 }
 
 async function serverScenario(wake) {
-  // warm-up: one small phase each, so that N host threads exist in the pool
-  await serverPhase('job', wake, N, 2);
-  await serverPhase('async', wake, N, 2);
+  // warm-up: one phase of each kind, not counted, so that N host threads exist in the pool and
+  // the code is compiled (with a small warm-up phase the first counted round of either kind
+  // cost 2-10x the later ones)
+  await serverPhase('job', wake, N, M);
+  await serverPhase('async', wake, N, M);
   const samples = { job: [], async: [] };
   for (let r = 0; r < ROUNDS; r++) {
     // ABAB..., the first kind alternating too

@@ -8,12 +8,13 @@
 // Control moves between *contexts*: a thread's own stack, a fiber job's stack, or a host
 // thread's stack. Each context has a home OS thread. Between two contexts at home on the same
 // OS thread, control moves by a fiber switch. To a context at home elsewhere, it goes through
-// that OS thread's mailbox, and this OS thread switches to its *dispatcher*, a small fiber that
-// waits on the mailbox and switches to whichever context here is handed control next. Waiting
-// on the dispatcher's stack, never a job's, keeps every idle or paused stack free to be resumed
-// by a plain switch. The dispatcher also posts the message, once it runs: a fiber stack is
-// handed to another OS thread only after this one has left it, since the receiver may at once
-// reuse the stack for a new job (the pool holds it), resume it, or free it.
+// that OS thread's mailbox. A thread's own stack (a host-thread job's too) waits for the
+// answer right where it is: nobody else ever runs on it or frees it. A fiber job's stack must
+// be left first, since the receiver may at once reuse it for a new job (the pool holds it),
+// resume it, or free it: this OS thread switches to its *dispatcher*, a small fiber that posts
+// the message once it runs, waits on the mailbox and switches to whichever context here is
+// handed control next. Only threads that run fiber jobs have a dispatcher, so a host thread
+// that runs JavaScript is its stack and nothing more.
 //
 // The side that gives up control does the bookkeeping before it goes (a pausing job fills in its
 // caller's job handle, a finishing job the return value), and the status travels with control.
@@ -82,10 +83,13 @@ struct Message {
 struct OsThread {
   Fiber* threadFiber = nullptr;  // this thread's own stack
   Context own;
-  Fiber* dispatcher = nullptr;   // created on the first hand-off to another OS thread
+  Fiber* dispatcher = nullptr;   // created when a fiber job first runs here
   asyncjob::Mailbox<Message> mailbox;
   asyncjob::HandOff* handOff = nullptr;
   Message outgoing{nullptr, 0};  // for the dispatcher to post once nothing else runs here
+  // The CPU this thread last ran on, as it handed control over or got it back: whoever waits
+  // for it does not spin while it shares that CPU (mailbox.h).
+  std::atomic<int> cpu{-1};
 };
 
 struct ThreadJobs;
@@ -157,26 +161,43 @@ void destroyCurrentOs() {
 
 constexpr size_t kDispatcherStackSize = 256 * 1024;  // room for the HandOff (V8's unlock/lock)
 
+using Receiver = asyncjob::Mailbox<Message>::Receiver;
+
+// Hands `message` to its target's OS thread; returns what Mailbox::post found there.
+Receiver postAway(OsThread* here, const Message& message) {
+  here->cpu.store(asyncjob::SpinBudget::currentCpu(), std::memory_order_relaxed);
+  const Receiver receiver = message.target->home->mailbox.post(message);
+  if (auto hook = asyncjob::testing::afterCrossThreadPost.load(std::memory_order_acquire)) {
+    hook();
+  }
+  return receiver;
+}
+
+// Waits for the next message to this OS thread (having just posted to `partner`, which is
+// expected to answer, and found it as `posted`), and takes the HandOff back.
+Message takeHere(OsThread* here, Receiver posted, const OsThread* partner) {
+  const Message message =
+      here->mailbox.take(posted, partner->cpu.load(std::memory_order_relaxed),
+                         partner->mailbox.answeredFast());
+  here->cpu.store(asyncjob::SpinBudget::currentCpu(), std::memory_order_relaxed);
+  if (here->handOff != nullptr) here->handOff->reacquire();
+  return message;
+}
+
 void dispatcherMain(void* arg) {
   auto* os = static_cast<OsThread*>(arg);
   for (;;) {
     // Whoever switched here has left its stack: only now may another OS thread take control
     // (and with it, perhaps, that stack).
-    if (os->outgoing.target != nullptr) {
-      const Message out = os->outgoing;
-      os->outgoing.target = nullptr;
-      out.target->home->mailbox.post(out);
-      if (auto hook = asyncjob::testing::afterCrossThreadPost.load(std::memory_order_acquire)) {
-        hook();
-      }
-    }
-    const Message message = os->mailbox.take();
-    if (os->handOff != nullptr) os->handOff->reacquire();
+    const Message out = os->outgoing;
+    os->outgoing.target = nullptr;
+    const Receiver posted = postAway(os, out);
+    const Message message = takeHere(os, posted, out.target->home);
     os->dispatcher->switchTo(message.target->fiber, message.value);
   }
 }
 
-// Gives `os` its dispatcher now, while a failure can still be reported: waitHere, which needs
+// Gives `os` its dispatcher now, while a failure can still be reported: transfer, which needs
 // it, runs when control is already promised elsewhere and can only abort.
 bool prepareDispatcher(OsThread* os) {
   if (os->dispatcher == nullptr) {
@@ -185,20 +206,10 @@ bool prepareDispatcher(OsThread* os) {
   return os->dispatcher != nullptr;
 }
 
-// Lets this OS thread wait for control to come back to one of its contexts (the HandOff is
-// released already); `from` (running here now) gets back the value handed to it.
-int waitHere(OsThread* here, Context* from) {
-  if (here->dispatcher == nullptr) {
-    here->dispatcher = Fiber::create(kDispatcherStackSize, dispatcherMain, here);
-    if (here->dispatcher == nullptr) std::abort();  // control is already promised elsewhere
-  }
-  return from->fiber->switchTo(here->dispatcher, 0);
-}
-
 // Gives control from `from` (running here now) to `to`; returns what is handed back to `from`.
 // Another OS thread gets control only after this one has released its HandOff (the receiver
 // would otherwise wake up only to block on what this thread still holds) and has left `from`'s
-// stack (the dispatcher posts the message).
+// stack, if that is a fiber's (the dispatcher posts the message).
 //
 // `here` is from's home, not a thread-local read: a pooled fiber runs successive jobs on
 // whichever OS thread starts them, and a compiler may keep a thread-local address across the
@@ -207,8 +218,17 @@ inline int transfer(Context* from, Context* to, int value) {
   OsThread* here = from->home;
   if (to->home == here) return from->fiber->switchTo(to->fiber, value);
   if (here->handOff != nullptr) here->handOff->release();
-  here->outgoing = Message{to, value};
-  return waitHere(here, from);
+  if (from->fiber != here->threadFiber) {
+    here->outgoing = Message{to, value};
+    if (here->dispatcher == nullptr) std::abort();  // a fiber ran here: startJob made it one
+    return from->fiber->switchTo(here->dispatcher, 0);
+  }
+  // This thread's own stack: wait on it.
+  const Receiver posted = postAway(here, Message{to, value});
+  const Message message = takeHere(here, posted, to->home);
+  if (message.target->fiber == here->threadFiber) return message.value;
+  // A fiber job at home here; control comes back to this stack by a switch to it.
+  return here->threadFiber->switchTo(message.target->fiber, message.value);
 }
 
 void fiberJobMain(void* arg);
@@ -234,7 +254,7 @@ void recordCreationFailure(const char* format, ...) {
 
 // What a new job of `kind` takes from the process's job budget, at today's stack sizes. A fiber
 // job: its stack with the guard page below it, two maps. A host-thread job: the thread's stack
-// and guard, its dispatcher's stack and guard (four maps), and the thread. (docs/api.md, Limits,
+// and guard (two maps), and the thread. (docs/api.md, Limits,
 // has the measured costs.)
 asyncjob::JobCost jobCost(JobKind kind) {
   const uint64_t page = asyncjob::pageSize();
@@ -243,8 +263,10 @@ asyncjob::JobCost jobCost(JobKind kind) {
     cost.maps = 2;
     cost.bytes = asyncjob_get_stack_size() + page;
   } else {
-    cost.maps = 4;
-    cost.bytes = g_hostStackSize + page + kDispatcherStackSize + page;
+    // (A host thread that comes to run a fiber job gets a dispatcher too, two more maps that
+    // are not counted: rare, and at most one per host thread.)
+    cost.maps = 2;
+    cost.bytes = g_hostStackSize + page;
     cost.threads = 1;
   }
   return cost;
@@ -312,12 +334,6 @@ struct ThreadJobs {
   // Starts the job's host thread and waits until it is ready to be handed control; false, with
   // the reason recorded, when it cannot start or cannot set itself up.
   static bool startHostThread(asyncjob_job* job) {
-    // This OS thread waits on its dispatcher while the host thread runs: make sure it has one.
-    if (!prepareDispatcher(t_os)) {
-      recordCreationFailure("out of memory for this thread's dispatcher (a %zu KiB stack)",
-                            kDispatcherStackSize / 1024);
-      return false;
-    }
     int error = 0;
     job->host = asyncjob::HostThread::start(g_hostStackSize, hostThreadMain, job, &error);
     if (job->host == nullptr) {
@@ -340,7 +356,9 @@ struct ThreadJobs {
     if (job->kind == JobKind::Fiber) {
       Fiber::destroy(job->fiber);
     } else if (!inUse) {
-      job->context.home->mailbox.post(Message{&job->context, kQuit});
+      if (job->context.home->mailbox.post(Message{&job->context, kQuit}) == Receiver::Spinning) {
+        asyncjob::SpinBudget::release();  // this thread does not wait for an answer
+      }
       job->host->join();
     } else {
       return;  // a paused host thread cannot be stopped here: left to the OS, with its job
@@ -532,22 +550,17 @@ void hostThreadMain(void* arg) {
   // Everything this thread needs is set up before it says it is ready: until then its creator
   // can still report a failure; from then on control may be handed here.
   OsThread* os = currentOs();
-  const char* failure = nullptr;
   if (os == nullptr) {
-    failure = "the new thread ran out of memory for its own records";
-  } else if (!prepareDispatcher(os)) {
-    failure = "the new thread could not allocate its dispatcher's stack";
-  }
-  if (failure != nullptr) {
     destroyCurrentOs();
-    job->hostFailure = failure;
+    job->hostFailure = "the new thread ran out of memory for its own records";
     job->hostStarted.store(true, std::memory_order_release);  // the creator joins this thread
     return;
   }
   job->context = os->own;
   job->hostStarted.store(true, std::memory_order_release);
   if (os->handOff != nullptr) os->handOff->release();
-  if (waitHere(os, &job->context) != kQuit) runJobs(job);
+  const Message first = takeHere(os, Receiver::Other, os);
+  if (first.value != kQuit) runJobs(job);
   destroyCurrentOs();
 }
 
@@ -567,8 +580,25 @@ void runJobs(asyncjob_job* job) {
   }
 }
 
+// Makes sure that every fiber this resume may leave for another OS thread has a dispatcher to
+// wait on there: `from`, if it is a fiber handing control away; `target`, if it is a fiber at
+// home elsewhere (it answers across threads). False, with the reason recorded, when one cannot
+// be allocated: now a failure can still be reported; in transfer() it could only abort.
+bool prepareDispatchers(const Context* from, const asyncjob_job* target) {
+  OsThread* there = target->context.home;
+  if (there == from->home) return true;
+  const bool ready = (from->fiber == from->home->threadFiber || prepareDispatcher(from->home)) &&
+                     (target->kind != JobKind::Fiber || prepareDispatcher(there));
+  if (!ready) {
+    recordCreationFailure("out of memory for a thread's dispatcher (a %zu KiB stack)",
+                          kDispatcherStackSize / 1024);
+  }
+  return ready;
+}
+
 int resume(ThreadJobs& jobs, asyncjob_job** job, asyncjob_job* target, int* ret, int value) {
   Context* from = jobs.runningContext();
+  if (!prepareDispatchers(from, target)) return ASYNCJOB_ERR;
   target->callerJob = job;
   target->callerRet = ret;
   target->resumer = jobs.current;

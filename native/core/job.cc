@@ -163,22 +163,32 @@ constexpr size_t kDispatcherStackSize = 256 * 1024;  // room for the HandOff (V8
 
 using Receiver = asyncjob::Mailbox<Message>::Receiver;
 
-// Hands `message` to its target's OS thread; returns what Mailbox::post found there.
-Receiver postAway(OsThread* here, const Message& message) {
+// A hand-off to another OS thread, as the thread handing over sees it.
+struct Posted {
+  Receiver receiver;  // what Mailbox::post found there
+  int partnerCpu;     // where the receiver last ran
+  bool partnerFast;   // whether it is usually answered fast
+};
+
+// Hands `message` to its target's OS thread. What the waiting needs to know of the receiver is
+// read before: once posted, the receiver may end and free its records (a thread that ends when
+// its job pauses back to it).
+Posted postAway(OsThread* here, const Message& message) {
+  OsThread* there = message.target->home;
+  Posted posted{Receiver::Other, there->cpu.load(std::memory_order_relaxed),
+                there->mailbox.answeredFast()};
   here->cpu.store(asyncjob::SpinBudget::currentCpu(), std::memory_order_relaxed);
-  const Receiver receiver = message.target->home->mailbox.post(message);
+  posted.receiver = there->mailbox.post(message);
   if (auto hook = asyncjob::testing::afterCrossThreadPost.load(std::memory_order_acquire)) {
     hook();
   }
-  return receiver;
+  return posted;
 }
 
-// Waits for the next message to this OS thread (having just posted to `partner`, which is
-// expected to answer, and found it as `posted`), and takes the HandOff back.
-Message takeHere(OsThread* here, Receiver posted, const OsThread* partner) {
-  const Message message =
-      here->mailbox.take(posted, partner->cpu.load(std::memory_order_relaxed),
-                         partner->mailbox.answeredFast());
+// Waits for the next message to this OS thread, having handed control over as `posted`, and
+// takes the HandOff back.
+Message takeHere(OsThread* here, const Posted& posted) {
+  const Message message = here->mailbox.take(posted.receiver, posted.partnerCpu, posted.partnerFast);
   here->cpu.store(asyncjob::SpinBudget::currentCpu(), std::memory_order_relaxed);
   if (here->handOff != nullptr) here->handOff->reacquire();
   return message;
@@ -191,8 +201,8 @@ void dispatcherMain(void* arg) {
     // (and with it, perhaps, that stack).
     const Message out = os->outgoing;
     os->outgoing.target = nullptr;
-    const Receiver posted = postAway(os, out);
-    const Message message = takeHere(os, posted, out.target->home);
+    const Posted posted = postAway(os, out);
+    const Message message = takeHere(os, posted);
     os->dispatcher->switchTo(message.target->fiber, message.value);
   }
 }
@@ -224,8 +234,8 @@ inline int transfer(Context* from, Context* to, int value) {
     return from->fiber->switchTo(here->dispatcher, 0);
   }
   // This thread's own stack: wait on it.
-  const Receiver posted = postAway(here, Message{to, value});
-  const Message message = takeHere(here, posted, to->home);
+  const Posted posted = postAway(here, Message{to, value});
+  const Message message = takeHere(here, posted);
   if (message.target->fiber == here->threadFiber) return message.value;
   // A fiber job at home here; control comes back to this stack by a switch to it.
   return here->threadFiber->switchTo(message.target->fiber, message.value);
@@ -559,7 +569,7 @@ void hostThreadMain(void* arg) {
   job->context = os->own;
   job->hostStarted.store(true, std::memory_order_release);
   if (os->handOff != nullptr) os->handOff->release();
-  const Message first = takeHere(os, Receiver::Other, os);
+  const Message first = takeHere(os, Posted{Receiver::Other, -1, false});
   if (first.value != kQuit) runJobs(job);
   destroyCurrentOs();
 }

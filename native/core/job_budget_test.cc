@@ -125,12 +125,13 @@ TEST(jobs_run_out_at_the_process_budget_before_the_process_does) {
 }
 #endif
 
-TEST(the_default_budget_is_finite_and_holds_more_fibers_than_host_threads) {
+TEST(the_default_budget_is_finite_and_holds_no_more_host_threads_than_fibers) {
   const size_t fibers = asyncjob::processJobLimit(JobKind::Fiber);
   const size_t hosts = asyncjob::processJobLimit(JobKind::HostThread);
-  // vm.max_map_count binds on every Linux: about half of it, at 2 maps a fiber job, 4 a host.
+  // vm.max_map_count binds on every Linux: about half of it, at 2 maps a job of either kind;
+  // host threads also take threads and 8 MiB of address space each, which may bind first.
   EXPECT(fibers != SIZE_MAX && hosts != SIZE_MAX, "fibers %zu hosts %zu", fibers, hosts);
-  EXPECT(hosts < fibers && hosts >= 16, "fibers %zu hosts %zu", fibers, hosts);
+  EXPECT(hosts <= fibers && hosts >= 16, "fibers %zu hosts %zu", fibers, hosts);
 }
 
 #endif  // __linux__

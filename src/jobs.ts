@@ -41,7 +41,7 @@ Object.defineProperty(binding.AsyncJob.prototype, inspect.custom, {
       return stylize('[AsyncJob: not a job handle]', 'special'); // e.g. Object.create(prototype)
     }
     if (depth < 0) return stylize('[AsyncJob]', 'special');
-    const native = state === 2 ? !resources.has(this) : (state & 4) !== 0;
+    const native = (state & 4) !== 0;
     const shown = { state: (['paused', 'running', 'finished'] as const)[state & 3], kind: native ? 'native' : 'javascript' };
     return `AsyncJob ${inspect(shown, options)}`;
   },
@@ -207,6 +207,11 @@ function watchCollection(handle: NativeAsyncJob, resource: AsyncResource | undef
   collector.register(handle, { id: binding.jobId(handle), resource }, handle);
 }
 
+// The async resources of the new JavaScript jobs whose first run is going on (innermost last):
+// a job gets its entry in `resources` only when it first pauses, since a handle costs a job that
+// ends at once more than the rest of its start.
+const firstRuns: AsyncResource[] = [];
+
 // binding.jobState(): the state in its low two bits.
 const JOB_FINISHED = 2;
 
@@ -224,10 +229,6 @@ function ended(job: NativeAsyncJob | null, resource: AsyncResource | undefined):
     resource.emitDestroy();
   }
   if (job !== null) collector.unregister(job);
-}
-
-function adoptResource(resource: AsyncResource): void {
-  resources.set(binding.getCurrentJob()!, resource);
 }
 
 function validateJob(job: unknown): asserts job is AsyncJob {
@@ -287,13 +288,12 @@ export function startJob<A extends unknown[], R>(
     const fresh = new JobResource('asyncjob.Job');
     resource = fresh;
     const target = func;
-    run = (...a: A): R => {
-      adoptResource(fresh); // not here: this frame stays on the job's stack (see collector)
-      return refuseThenable(target(...a));
-    };
+    run = (...a: A): R => refuseThenable(target(...a));
   }
   const fn = run as ((...a: unknown[]) => unknown) | NativeJobFunction | null;
   let outcome: NativeAsyncJob | number;
+  const firstRun = job === null && resource !== undefined;
+  if (firstRun) firstRuns.push(resource!);
   try {
     outcome =
       resource !== undefined
@@ -303,9 +303,15 @@ export function startJob<A extends unknown[], R>(
     // The job threw (it has ended), or the call was refused (a paused job stays as it was).
     if (job === null || (binding.jobState(job) & 3) === JOB_FINISHED) ended(job, resource);
     throw error;
+  } finally {
+    if (firstRun) firstRuns.pop();
   }
   if (typeof outcome === 'object') {
-    if (job === null) watchCollection(outcome, resource); // a new job's first pause
+    if (job === null) {
+      // A new job's first pause: from now on it has a handle (a job that ends at once costs none).
+      if (resource !== undefined) resources.set(outcome, resource);
+      watchCollection(outcome, resource);
+    }
     return { status: ASYNC_PAUSE, job: outcome, ret: undefined };
   }
   ended(job, resource);
@@ -346,7 +352,8 @@ function checkPause(): void {
     );
   }
   if (job !== null && !binding.pausesBlocked()) {
-    const resource = resources.get(job);
+    // A job in its first run has no entry yet: it is the innermost one in firstRuns.
+    const resource = resources.get(job) ?? firstRuns[firstRuns.length - 1];
     if (resource !== undefined && executionAsyncId() !== resource.asyncId()) {
       throw asyncjobError(
         'ERR_ASYNCJOB_PAUSE_IN_ASYNC_SCOPE',
@@ -628,6 +635,25 @@ export interface RunJobOptions {
   signal?: AbortSignal;
 }
 
+// Runs waiting for their wake callback keep the thread's event loop alive together, through one
+// timer that is referenced while any of them waits: a timer made and cleared for every wait
+// was a measurable part of a wait's cost (npm run bench:cost). Returns the hold's release,
+// which does nothing the second time.
+let processHolds = 0;
+let processHoldTimer: ReturnType<typeof setInterval> | null = null;
+function holdProcess(): () => void {
+  if (processHolds++ === 0) {
+    processHoldTimer ??= setInterval(() => {}, 2 ** 30);
+    processHoldTimer.ref();
+  }
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    if (--processHolds === 0) processHoldTimer!.unref();
+  };
+}
+
 function runJobWith(options: RunJobOptions, func: unknown, args: unknown[], optionsTaken: string): Promise<unknown> {
   type R = unknown;
   return new Promise<R>((resolve, reject) => {
@@ -652,7 +678,7 @@ function runJobWith(options: RunJobOptions, func: unknown, args: unknown[], opti
     let resumeImmediate: ReturnType<typeof setImmediate> | null = null;
     // A job waiting for its callback keeps the process alive, like any pending operation: the
     // callback may come from a native thread that holds nothing on the event loop.
-    let keepAlive: ReturnType<typeof setInterval> | null = null;
+    let keepAlive: (() => void) | null = null; // lets go of holdProcess()
 
     ctx.setCallback(() => {
       woken = true;
@@ -668,7 +694,7 @@ function runJobWith(options: RunJobOptions, func: unknown, args: unknown[], opti
       if (resumeImmediate !== null) clearImmediate(resumeImmediate);
       resumeImmediate = null;
       onWake = null;
-      if (keepAlive !== null) clearInterval(keepAlive);
+      keepAlive?.();
       keepAlive = null;
     };
 
@@ -739,7 +765,7 @@ function runJobWith(options: RunJobOptions, func: unknown, args: unknown[], opti
         });
       } else if (ctx.getStatus() === ASYNC_STATUS_EAGAIN) {
         onWake = resumeSoon;
-        keepAlive = setInterval(() => {}, 2 ** 30);
+        keepAlive = holdProcess();
       } else {
         resumeSoon();
       }

@@ -160,18 +160,24 @@ struct JsJobState {
   bool running = false;
   CancelMode cancelMode = CancelMode::None;
   double id = 0;
-  Napi::FunctionReference func;
-  Napi::ObjectReference args;
-  // Weak: a paused job nobody can reach any more is collected (cancelCollected). A running job's
-  // handle is always reachable: its resumer's call (startJob, cancelJob) holds it on its stack.
-  // A handle is made again if a job runs after its handle was collected (HoldHandle).
+  // The function and its arguments (an array), for the host thread to read as the job starts:
+  // handles of the startJob() call that starts it, which stays on the JS thread's stack until
+  // the job first pauses or ends (and V8 keeps a locked-out thread's handles alive and up to
+  // date). No reference per job: making and deleting them cost a pooled start->finish ~1 µs.
+  napi_value startFunc = nullptr;
+  napi_value startArgs = nullptr;
+  // Made when first needed (HoldHandle): when the job first pauses or asks for getCurrentJob(),
+  // so that a job that runs to its end at once costs no handle. Weak: a paused job nobody can
+  // reach any more is collected (cancelCollected). A running job's handle, once made, is
+  // reachable: its resumer's call (startJob, cancelJob) or getCurrentJob()'s caller holds it.
+  // A handle is made again if a job runs after its handle was collected.
   Napi::ObjectReference handle;
   class AsyncJob* handleWrap = nullptr;  // goes stale (state = nullptr) when the job finishes
   Napi::ObjectReference waitCtxObject;
   WaitCtx* waitCtx = nullptr;
-  // Holds the outcome (what the function returned or threw) in its "outcome" property, and a
-  // cancelled job's reason in "reason": N-API references cannot hold primitives on every Node
-  // version.
+  // A cancelled job's reason, in its "reason" property (N-API references cannot hold primitives
+  // on every Node version); made by Cancel(). The outcome of a job (what its function returned
+  // or threw) goes to JsEnv::outcome at once: whoever resumed it takes it before anything else.
   Napi::ObjectReference box;
   bool threw = false;
   bool terminated = false;
@@ -233,6 +239,7 @@ class AsyncJob : public PrivateHandle<AsyncJob> {
   ~AsyncJob() override;
 
   JsJobState* state = nullptr;  // nullptr once the job has finished
+  bool native = false;          // its job is (was) a native one, for util.inspect
 };
 
 // Collected while its job is paused: the job no longer has a handle (one is made again if it
@@ -311,14 +318,14 @@ int RunJsJob(void* arg) {
     v8::Context::Scope contextScope(je->context.Get(isolate));
     napi_env env = je->env;
     // Raw N-API from here on: a C++ exception on a host thread would have nobody to catch it.
-    napi_value args = nullptr;
-    napi_get_reference_value(env, st->args, &args);
+    napi_value args = st->startArgs;
+    st->startArgs = nullptr;
     uint32_t argc = 0;
     napi_get_array_length(env, args, &argc);
     std::vector<napi_value> argv(argc);
     for (uint32_t i = 0; i < argc; i++) napi_get_element(env, args, i, &argv[i]);
-    napi_value func = nullptr;
-    napi_get_reference_value(env, st->func, &func);
+    napi_value func = st->startFunc;
+    st->startFunc = nullptr;
     napi_value undefined;
     napi_get_undefined(env, &undefined);
     napi_value result = nullptr;
@@ -330,9 +337,9 @@ int RunJsJob(void* arg) {
       // the environment: one that is stopping (worker.terminate(), process.exit() in a worker)
       // refuses any further call into JavaScript.
       napi_value box = nullptr;
-      napi_get_reference_value(env, st->box, &box);
+      napi_get_reference_value(env, je->outcome, &box);
       bool probe = false;
-      const bool stopping = napi_has_named_property(env, box, "outcome", &probe) == napi_pending_exception;
+      const bool stopping = napi_has_named_property(env, box, "value", &probe) == napi_pending_exception;
       const bool ourTermination = st->cancelMode == CancelMode::Terminate;
       if (ourTermination || stopping || isolate->IsExecutionTerminating()) {
         st->terminated = true;
@@ -346,8 +353,8 @@ int RunJsJob(void* arg) {
     }
     if (outcome != nullptr) {
       napi_value box = nullptr;
-      napi_get_reference_value(env, st->box, &box);
-      DefineValue(env, box, "outcome", outcome);
+      napi_get_reference_value(env, je->outcome, &box);
+      DefineValue(env, box, "value", outcome);
       // Nothing can be left pending here: the host thread has no JS caller to report it to.
       napi_value ignored;
       napi_get_and_clear_last_exception(env, &ignored);
@@ -356,6 +363,16 @@ int RunJsJob(void* arg) {
   handOff.isolate = nullptr;
   isolate->Exit();
   return 0;
+}
+
+// The outcome waiting in je->outcome (an own data property: no getter runs), which it no
+// longer holds.
+Napi::Value TakeOutcomeValue(JsEnv* je) {
+  Napi::Env env(je->env);
+  Napi::Object box = je->outcome.Value();
+  Napi::Value value = box.Get("value");
+  DefineValue(env, box, "value", env.Undefined());
+  return value;
 }
 
 Napi::Error StateError(Napi::Env env, const char* code, const std::string& message) {
@@ -379,21 +396,28 @@ void Paused(JsJobState* st, asyncjob_job* core) {
   st->env->paused.insert(st);
 }
 
-// A collected job about to run (to be cancelled): it gets a new handle, for getCurrentJob(),
-// which the calling callback's handle scope keeps alive while the job runs.
-void HoldHandle(JsJobState* st) {
+// Makes sure the job has a live handle: one is made when it first pauses or asks for it, and
+// again if the one it had was collected (a job cancelled then). The calling callback's handle
+// scope keeps it alive while the job runs. False when none could be made (the environment is
+// stopping).
+bool HoldHandle(JsJobState* st) {
   napi_env env = st->env->env;
   napi_value handle = nullptr;
-  if (napi_get_reference_value(env, st->handle, &handle) == napi_ok && handle != nullptr) return;
+  if (!st->handle.IsEmpty() && napi_get_reference_value(env, st->handle, &handle) == napi_ok &&
+      handle != nullptr) {
+    return true;
+  }
   // The old handle's wrap may not be finalized yet: it must not reach this job afterwards.
   if (st->handleWrap != nullptr) st->handleWrap->state = nullptr;
   st->handleWrap = nullptr;
   napi_value created = nullptr;
-  if (AsyncJob::New(env, st->env->asyncJobClass, &created) != napi_ok) return;
+  if (AsyncJob::New(env, st->env->asyncJobClass, &created) != napi_ok) return false;
   st->handleWrap = AsyncJob::FromValue(Napi::Value(env, created));
-  if (st->handleWrap == nullptr) return;
+  if (st->handleWrap == nullptr) return false;
   st->handleWrap->state = st;
+  st->handleWrap->native = st->native;
   st->handle = Napi::Weak(Napi::Object(env, created));
+  return true;
 }
 
 Napi::Value StartJob(const Napi::CallbackInfo& info) {
@@ -439,24 +463,9 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
     st->env = je;
     st->native = nativeFunction != nullptr;
     if (!st->native) {
-      st->func = Napi::Persistent(info[2].As<Napi::Function>());
-      st->args = Napi::Persistent(info[3].As<Napi::Object>());
-      st->box = Napi::Persistent(Napi::Object::New(env));
+      st->startFunc = info[2];
+      st->startArgs = info[3];
     }
-    napi_value created = nullptr;
-    const napi_status made = AsyncJob::New(env, je->asyncJobClass, &created);
-    Napi::Object handle(env, created);
-    st->handleWrap = made == napi_ok ? AsyncJob::FromValue(handle) : nullptr;
-    if (st->handleWrap == nullptr) {
-      // The constructor could not wrap or tag the object: the environment began to stop since
-      // the check above (Node-API refuses napi_wrap then).
-      delete st;
-      if (TerminateIfStopping(je)) return env.Undefined();
-      NAPI_THROW_IF_FAILED(env, made, env.Undefined());
-      throw StateError(env, "ERR_ASYNCJOB_START_FAILED", "Could not make the job's handle");
-    }
-    st->handleWrap->state = st;
-    st->handle = Napi::Weak(handle);
     st->id = je->nextId++;
     je->live.emplace(st->id, st);
     if (waitCtx != nullptr) {
@@ -512,9 +521,15 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
   // stores cost more than the stack switch. Outcomes wait in je->outcome for takeOutcome().
   switch (status) {
     case ASYNCJOB_PAUSE: {
-      Napi::Value handle = resuming ? info[0] : st->handle.Value();
       Paused(st, core);
-      return handle;
+      if (resuming) return info[0];
+      if (!HoldHandle(st)) {
+        // The environment began to stop (Node-API refuses napi_wrap then): the job stays
+        // paused, for teardown to end.
+        if (TerminateIfStopping(je)) return env.Undefined();
+        throw StateError(env, "ERR_ASYNCJOB_START_FAILED", "Could not make the paused job's handle");
+      }
+      return st->handle.Value();
     }
     case ASYNCJOB_FINISH: {
       if (st->native) {
@@ -523,15 +538,13 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
         return Napi::Number::New(env, status);
       }
       const bool threw = st->threw;
-      Napi::Object box = st->box.Value();
       Retire(st);  // first: nothing below may leave the handle alive with its job recycled
-      Napi::Value outcome = box.Get("outcome");  // an own data property: no getter runs
       if (threw) {
-        napi_throw(env, outcome);  // rethrow the job's own value, whatever it is
+        // Rethrow the job's own value, whatever it is; it does not stay for takeOutcome().
+        napi_throw(env, TakeOutcomeValue(je));
         return env.Undefined();
       }
-      DefineValue(env, je->outcome.Value(), "value", outcome);
-      return Napi::Number::New(env, status);
+      return Napi::Number::New(env, status);  // the value waits for takeOutcome()
     }
     default:
       // NO_JOBS or ERR: only a new job gets here (a paused one always resumes).
@@ -552,12 +565,7 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
 }
 
 // What the last startJob() that finished a job (its return value) or failed (its error) left.
-Napi::Value TakeOutcome(const Napi::CallbackInfo& info) {
-  Napi::Object box = GetJsEnv(info.Env())->outcome.Value();
-  Napi::Value value = box.Get("value");
-  DefineValue(info.Env(), box, "value", info.Env().Undefined());
-  return value;
-}
+Napi::Value TakeOutcome(const Napi::CallbackInfo& info) { return TakeOutcomeValue(GetJsEnv(info.Env())); }
 
 JsJobState* CurrentJsJob() {
   asyncjob_job* current = asyncjob_get_current_job();
@@ -619,7 +627,11 @@ CancelOutcome Cancel(JsJobState* st, napi_value reason) {
   }
   napi_env env = je->env;
   napi_value box = nullptr;
-  const bool unwind = reason != nullptr && !je->terminating &&
+  if (reason != nullptr && !je->terminating && st->box.IsEmpty() &&
+      napi_create_object(env, &box) == napi_ok) {
+    st->box = Napi::Persistent(Napi::Object(env, box));
+  }
+  const bool unwind = reason != nullptr && !je->terminating && !st->box.IsEmpty() &&
                       napi_get_reference_value(env, st->box, &box) == napi_ok && box != nullptr &&
                       DefineValue(env, box, "reason", reason);
   st->cancelMode = unwind ? CancelMode::Unwind : CancelMode::Terminate;
@@ -644,20 +656,29 @@ CancelOutcome Cancel(JsJobState* st, napi_value reason) {
   }
   const bool threw = st->threw;
   Retire(st);
-  napi_value outcome = nullptr;
-  if (napi_get_named_property(env, box, "outcome", &outcome) != napi_ok) return kCancelEnded;
+  // Its outcome waits in je->outcome for takeOutcome(), unless it is the reason itself.
   if (threw) {
+    napi_value outcome = nullptr;
+    napi_value slot = nullptr;
     bool same = false;
-    napi_strict_equals(env, outcome, reason, &same);
-    if (same) return kCancelThrewReason;
+    if (napi_get_reference_value(env, je->outcome, &slot) == napi_ok &&
+        napi_get_named_property(env, slot, "value", &outcome) == napi_ok &&
+        napi_strict_equals(env, outcome, reason, &same) == napi_ok && same) {
+      TakeOutcomeValue(je);
+      return kCancelThrewReason;
+    }
   }
-  DefineValue(env, je->outcome.Value(), "value", outcome);
   return threw ? kCancelThrewOther : kCancelReturned;
 }
 
 Napi::Value GetCurrentJob(const Napi::CallbackInfo& info) {
   JsJobState* st = CurrentJsJob();
-  return st == nullptr ? info.Env().Null() : st->handle.Value();
+  if (st == nullptr) return info.Env().Null();
+  if (!HoldHandle(st)) {
+    TerminateIfStopping(st->env);
+    return info.Env().Null();
+  }
+  return st->handle.Value();
 }
 
 JsJobState* LiveJobArgument(const Napi::CallbackInfo& info) {
@@ -695,8 +716,9 @@ Napi::Value CancelCollected(const Napi::CallbackInfo& info) {
   if (found == je->live.end()) return Napi::Number::New(info.Env(), -1);
   JsJobState* st = found->second;
   napi_value handle = nullptr;
-  if (st->running ||
-      (napi_get_reference_value(info.Env(), st->handle, &handle) == napi_ok && handle != nullptr)) {
+  if (st->running || (!st->handle.IsEmpty() &&
+                      napi_get_reference_value(info.Env(), st->handle, &handle) == napi_ok &&
+                      handle != nullptr)) {
     return Napi::Number::New(info.Env(), -1);
   }
   return Napi::Number::New(info.Env(), Cancel(st, info[1]));
@@ -708,12 +730,12 @@ Napi::Value GetWaitCtx(const Napi::CallbackInfo& info) {
 }
 
 // What util.inspect shows of a job (src/jobs.ts): 0 paused, 1 running, 2 finished; plus 4 for a
-// live native (fiber) job. Reads state only: safe on any handle, stale ones included.
+// native (fiber) job. Reads state only: safe on any handle, stale ones included.
 Napi::Value JobState(const Napi::CallbackInfo& info) {
   AsyncJob* handle = AsyncJob::FromValue(info[0]);
   if (handle == nullptr) throw InvalidArgType(info.Env(), "job", "an instance of AsyncJob", info[0]);
   const JsJobState* st = handle->state;
-  const int state = st == nullptr ? 2 : (st->running ? 1 : 0) | (st->native ? 4 : 0);
+  const int state = (st == nullptr ? 2 : (st->running ? 1 : 0)) | (handle->native ? 4 : 0);
   return Napi::Number::New(info.Env(), state);
 }
 

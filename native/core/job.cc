@@ -87,9 +87,17 @@ struct OsThread {
   asyncjob::Mailbox<Message> mailbox;
   asyncjob::HandOff* handOff = nullptr;
   Message outgoing{nullptr, 0};  // for the dispatcher to post once nothing else runs here
-  // The CPU this thread last ran on, as it handed control over or got it back: whoever waits
-  // for it does not spin while it shares that CPU (mailbox.h).
-  std::atomic<int> cpu{-1};
+  // What a thread handing control to this one needs to know to wait well (mailbox.h), in one
+  // word that this thread updates as it hands control over or gets it back: the CPU it last ran
+  // on, plus one (0: unknown), and kAnsweredFast if its mailbox is usually answered fast.
+  std::atomic<uint32_t> hint{0};
+  static constexpr uint32_t kAnsweredFast = 1u << 31;
+
+  void updateHint() {
+    const int cpu = asyncjob::SpinBudget::currentCpu();
+    hint.store(static_cast<uint32_t>(cpu + 1) | (mailbox.answeredFast() ? kAnsweredFast : 0),
+               std::memory_order_relaxed);
+  }
 };
 
 struct ThreadJobs;
@@ -174,11 +182,11 @@ struct Posted {
 // read before: once posted, the receiver may end and free its records (a thread that ends when
 // its job pauses back to it).
 Posted postAway(OsThread* here, const Message& message) {
-  OsThread* there = message.target->home;
-  Posted posted{Receiver::Other, there->cpu.load(std::memory_order_relaxed),
-                there->mailbox.answeredFast()};
-  here->cpu.store(asyncjob::SpinBudget::currentCpu(), std::memory_order_relaxed);
-  posted.receiver = there->mailbox.post(message);
+  const uint32_t hint = message.target->home->hint.load(std::memory_order_relaxed);
+  Posted posted{Receiver::Other, static_cast<int>(hint & ~OsThread::kAnsweredFast) - 1,
+                (hint & OsThread::kAnsweredFast) != 0};
+  here->updateHint();
+  posted.receiver = message.target->home->mailbox.post(message);
   if (auto hook = asyncjob::testing::afterCrossThreadPost.load(std::memory_order_acquire)) {
     hook();
   }
@@ -189,7 +197,7 @@ Posted postAway(OsThread* here, const Message& message) {
 // takes the HandOff back.
 Message takeHere(OsThread* here, const Posted& posted) {
   const Message message = here->mailbox.take(posted.receiver, posted.partnerCpu, posted.partnerFast);
-  here->cpu.store(asyncjob::SpinBudget::currentCpu(), std::memory_order_relaxed);
+  here->updateHint();
   if (here->handOff != nullptr) here->handOff->reacquire();
   return message;
 }

@@ -17,7 +17,8 @@
 //   threads, one place travels back and forth and nobody else needs one.
 // - how long: each mailbox learns it, growing while answers come within reach of a spin and
 //   shrinking when they come late. It does not spin at all while the thread it waits for last
-//   ran on the waiter's own CPU (spinning would only keep it from running), nor when that
+//   ran on the waiter's own CPU (spinning would only keep it from running: it yields the CPU to
+//   it instead, for as long as it would have spun), nor when that
 //   thread was asleep and usually sleeps long (a job waiting for I/O: it answers a wake-up
 //   later at the earliest, and spinning through every such wake-up would cost far more CPU than
 //   sleeping and being woken). A partner that was asleep but usually answers fast gets spun
@@ -136,8 +137,8 @@ class Mailbox {
     using Clock = std::chrono::steady_clock;
     const Clock::time_point start = Clock::now();
     bool spinPlace = posted == Receiver::Spinning;
-    if ((posted == Receiver::Sleeping && !partnerFast) ||
-        (partnerCpu >= 0 && partnerCpu == SpinBudget::currentCpu())) {
+    const bool sharesCpu = partnerCpu >= 0 && partnerCpu == SpinBudget::currentCpu();
+    if ((posted == Receiver::Sleeping && !partnerFast) || sharesCpu) {
       // It can answer only after a wake-up, or once we stop running.
       if (spinPlace) SpinBudget::release();
       spinPlace = false;
@@ -164,6 +165,8 @@ class Mailbox {
         return receive(start, true);  // came just now: the place went with it
       }
       SpinBudget::release();
+    } else if (sharesCpu && yieldWait(start)) {
+      return receive(start, true);
     }
     sleep();
     return receive(start, false);
@@ -175,10 +178,27 @@ class Mailbox {
   static constexpr Duration kMaxSpin{50'000};
   static constexpr unsigned kCheckEvery = 16;  // pauses between clock reads
 
-  // Full is set only by post(); Spinning and Sleeping only by the owner, from Empty; post()
-  // and the owner agree through one atomic operation each.
-  enum class State : uint32_t { Empty, Full, Spinning, Sleeping };
+  // Full is set only by post(); Spinning, Yielding and Sleeping only by the owner, from Empty;
+  // post() and the owner agree through one atomic operation each.
+  enum class State : uint32_t { Empty, Full, Spinning, Yielding, Sleeping };
   static_assert(sizeof(std::atomic<State>) == sizeof(uint32_t), "a futex word");
+
+  // The partner shares our CPU: give it the CPU at once (one system call), and take its answer
+  // without an OS sleep and wake-up (two more) if it comes within the learned spin time. True
+  // when the message came.
+  bool yieldWait(std::chrono::steady_clock::time_point start) {
+    State expected = State::Empty;
+    if (!state_.compare_exchange_strong(expected, State::Yielding, std::memory_order_acq_rel)) {
+      return true;
+    }
+    const auto until = start + Duration(spin_.load(std::memory_order_relaxed));
+    do {
+      std::this_thread::yield();
+      if (state_.load(std::memory_order_acquire) == State::Full) return true;
+    } while (std::chrono::steady_clock::now() < until);
+    expected = State::Yielding;
+    return !state_.compare_exchange_strong(expected, State::Empty, std::memory_order_acq_rel);
+  }
 
   static Receiver found(State previous) {
     return previous == State::Spinning   ? Receiver::Spinning

@@ -35,6 +35,7 @@ import * as os from 'node:os';
 import { spawn } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { median } from './median.mjs';
+import { awaitRoundTrip } from './await-loop.mjs';
 import {
   ASYNC_FINISH,
   ASYNC_PAUSE,
@@ -409,18 +410,7 @@ function jobPauseResume(n) {
   }
   return Number(t1 - t0) / i;
 }
-async function awaitLoop(n) {
-  let i = 0;
-  for (; i < n; i++) await Promise.resolve();
-  return i;
-}
-async function awaitResolve(n) {
-  const t0 = now();
-  const done = await awaitLoop(n);
-  const t1 = now();
-  if (done !== n) fail('await loop stopped early');
-  return Number(t1 - t0) / n;
-}
+const awaitResolve = awaitRoundTrip;
 
 // iterations so that one measurement takes about RT_MS
 async function calibrate(run) {

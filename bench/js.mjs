@@ -9,6 +9,7 @@
 // Rounds stop early (and the table says so) if the run nears 25 s.
 import * as os from 'node:os';
 import { median } from './median.mjs';
+import { awaitRoundTrip } from './await-loop.mjs';
 import { ASYNC_FINISH, ASYNC_PAUSE, initThread, pauseJob, startJob } from 'asyncjob';
 import Fiber from 'asyncjob/fibers';
 
@@ -90,18 +91,7 @@ function generatorYield(n) {
 }
 
 // n `await Promise.resolve()` in one async function: each suspends and resumes it.
-async function awaitLoop(n) {
-  let i = 0;
-  for (; i < n; i++) await Promise.resolve();
-  return i;
-}
-async function awaitResolve(n) {
-  const t0 = now();
-  const done = await awaitLoop(n);
-  const t1 = now();
-  if (done !== n) fail('await loop stopped early');
-  return nsPerOp(t0, t1, n);
-}
+const awaitResolve = awaitRoundTrip;
 
 const benches = [
   { key: 'job', label: 'JS job pause+resume (startJob(job) + pauseJob())', run: jobPauseResume },

@@ -238,7 +238,7 @@ inline int transfer(Context* from, Context* to, int value) {
   if (here->handOff != nullptr) here->handOff->release();
   if (from->fiber != here->threadFiber) {
     here->outgoing = Message{to, value};
-    if (here->dispatcher == nullptr) std::abort();  // a fiber ran here: startJob made it one
+    if (here->dispatcher == nullptr) std::abort();  // resume() made it (prepareDispatchers)
     return from->fiber->switchTo(here->dispatcher, 0);
   }
   // This thread's own stack: wait on it.

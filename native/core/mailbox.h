@@ -11,17 +11,16 @@
 // Waiting: a thread answered within microseconds should not pay for an OS sleep and wake-up
 // (on a virtual machine each system call costs about a microsecond, a wake-up several), and a
 // thread that waits long must not burn a core. So take() spins first, within two limits:
-// - a process-wide spin budget: at most kMaxSpinners threads spin at once (one core's worth
-//   fewer than the machine has), however many jobs wait. A spinner whose message arrives hands
+// - a process-wide spin budget (SpinBudget): at most one thread fewer than the machine has CPUs
+//   (at least one) spins at any moment, however many jobs wait. A spinner whose message arrives hands
 //   its place to the poster, which is about to wait in turn: in a ping-pong between two
 //   threads, one place travels back and forth and nobody else needs one.
 // - how long: each mailbox learns it, growing while answers come within reach of a spin and
 //   shrinking when they come late. It does not spin at all while the thread it waits for last
 //   ran on the waiter's own CPU (spinning would only keep it from running: it yields the CPU to
-//   it instead, for as long as it would have spun), nor when that
-//   thread was asleep and usually sleeps long (a job waiting for I/O: it answers a wake-up
-//   later at the earliest, and spinning through every such wake-up would cost far more CPU than
-//   sleeping and being woken). A partner that was asleep but usually answers fast gets spun
+//   it instead, for as long as it would have spun), nor when that thread was asleep and usually
+//   sleeps long (a job waiting for I/O: it answers a wake-up later at the earliest, and spinning
+//   through every such wake-up would cost far more CPU than sleeping and being woken). A partner that was asleep but usually answers fast gets spun
 //   for: from then on the two stay awake and hand over without system calls.
 // Then it sleeps on the state word (futex on Linux; a mutex and condition variable elsewhere).
 #ifndef ASYNCJOB_CORE_MAILBOX_H

@@ -33,7 +33,6 @@
 #include <thread>
 
 #if defined(__linux__)
-#include <linux/futex.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -53,6 +52,13 @@
 #endif
 
 namespace asyncjob {
+
+#if defined(ASYNCJOB_MAILBOX_FUTEX)
+// futex(2)'s FUTEX_WAIT_PRIVATE and FUTEX_WAKE_PRIVATE, whose header (linux/futex.h) not every
+// toolchain has (musl's does not).
+constexpr int kFutexWaitPrivate = 0 | 128;
+constexpr int kFutexWakePrivate = 1 | 128;
+#endif
 
 // The process's spin budget (see above).
 class SpinBudget {
@@ -105,7 +111,7 @@ class Mailbox {
 #if defined(ASYNCJOB_MAILBOX_FUTEX)
     const State previous = state_.exchange(State::Full, std::memory_order_acq_rel);
     if (previous == State::Sleeping) {
-      syscall(SYS_futex, word(), FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+      syscall(SYS_futex, word(), kFutexWakePrivate, 1, nullptr, nullptr, 0);
     }
     return found(previous);
 #else
@@ -228,7 +234,7 @@ class Mailbox {
       return;  // the message came in between
     }
     while (state_.load(std::memory_order_acquire) != State::Full) {
-      syscall(SYS_futex, word(), FUTEX_WAIT_PRIVATE, static_cast<uint32_t>(State::Sleeping),
+      syscall(SYS_futex, word(), kFutexWaitPrivate, static_cast<uint32_t>(State::Sleeping),
               nullptr, nullptr, 0);
     }
   }

@@ -627,13 +627,14 @@ CancelOutcome Cancel(JsJobState* st, napi_value reason) {
   }
   napi_env env = je->env;
   napi_value box = nullptr;
-  if (reason != nullptr && !je->terminating && st->box.IsEmpty() &&
-      napi_create_object(env, &box) == napi_ok) {
-    st->box = Napi::Persistent(Napi::Object(env, box));
+  bool unwind = false;
+  if (reason != nullptr && !je->terminating) {
+    if (st->box.IsEmpty() && napi_create_object(env, &box) == napi_ok) {
+      st->box = Napi::Persistent(Napi::Object(env, box));
+    }
+    unwind = !st->box.IsEmpty() && napi_get_reference_value(env, st->box, &box) == napi_ok &&
+             box != nullptr && DefineValue(env, box, "reason", reason);
   }
-  const bool unwind = reason != nullptr && !je->terminating && !st->box.IsEmpty() &&
-                      napi_get_reference_value(env, st->box, &box) == napi_ok && box != nullptr &&
-                      DefineValue(env, box, "reason", reason);
   st->cancelMode = unwind ? CancelMode::Unwind : CancelMode::Terminate;
   if (unwind) HoldHandle(st);  // its catch and finally blocks may ask for getCurrentJob()
   st->running = true;

@@ -88,8 +88,9 @@ struct OsThread {
   asyncjob::HandOff* handOff = nullptr;
   Message outgoing{nullptr, 0};  // for the dispatcher to post once nothing else runs here
   // What a thread handing control to this one needs to know to wait well (mailbox.h), in one
-  // word that this thread updates as it hands control over or gets it back: the CPU it last ran
-  // on, plus one (0: unknown), and kAnsweredFast if its mailbox is usually answered fast.
+  // word that this thread updates as it hands control over, just before it waits (the only
+  // time others read it): the CPU it ran on, plus one (0: unknown), and kAnsweredFast if its
+  // mailbox is usually answered fast.
   std::atomic<uint32_t> hint{0};
   static constexpr uint32_t kAnsweredFast = 1u << 31;
 
@@ -101,6 +102,12 @@ struct OsThread {
 };
 
 struct ThreadJobs;
+
+// Whether `context` is its home thread's own stack (a thread's, or a host-thread job's), which
+// nothing but that thread ever runs on or frees; the other contexts are fiber jobs' stacks.
+inline bool ownStack(const Context* context) {
+  return context->fiber == context->home->threadFiber;
+}
 
 }  // namespace
 
@@ -197,7 +204,6 @@ Posted postAway(OsThread* here, const Message& message) {
 // takes the HandOff back.
 Message takeHere(OsThread* here, const Posted& posted) {
   const Message message = here->mailbox.take(posted.receiver, posted.partnerCpu, posted.partnerFast);
-  here->updateHint();
   if (here->handOff != nullptr) here->handOff->reacquire();
   return message;
 }
@@ -236,7 +242,7 @@ inline int transfer(Context* from, Context* to, int value) {
   OsThread* here = from->home;
   if (to->home == here) return from->fiber->switchTo(to->fiber, value);
   if (here->handOff != nullptr) here->handOff->release();
-  if (from->fiber != here->threadFiber) {
+  if (!ownStack(from)) {
     here->outgoing = Message{to, value};
     if (here->dispatcher == nullptr) std::abort();  // resume() made it (prepareDispatchers)
     return from->fiber->switchTo(here->dispatcher, 0);
@@ -244,7 +250,7 @@ inline int transfer(Context* from, Context* to, int value) {
   // This thread's own stack: wait on it.
   const Posted posted = postAway(here, Message{to, value});
   const Message message = takeHere(here, posted);
-  if (message.target->fiber == here->threadFiber) return message.value;
+  if (ownStack(message.target)) return message.value;
   // A fiber job at home here; control comes back to this stack by a switch to it.
   return here->threadFiber->switchTo(message.target->fiber, message.value);
 }
@@ -605,7 +611,7 @@ void runJobs(asyncjob_job* job) {
 bool prepareDispatchers(const Context* from, const asyncjob_job* target) {
   OsThread* there = target->context.home;
   if (there == from->home) return true;
-  const bool ready = (from->fiber == from->home->threadFiber || prepareDispatcher(from->home)) &&
+  const bool ready = (ownStack(from) || prepareDispatcher(from->home)) &&
                      (target->kind != JobKind::Fiber || prepareDispatcher(there));
   if (!ready) {
     recordCreationFailure("out of memory for a thread's dispatcher (a %zu KiB stack)",

@@ -188,33 +188,44 @@ const CLK_TCK = 100; // Linux USER_HZ, what /proc reports times in
 
 // ---------------------------------------------------------------- 1 and 2: server scenario
 
+// A wake TIMER_MS from now: `fired` resolves then, and `at` is when the timer callback ran, which
+// the latency is measured from (to the code after the wait).
+function timerWake() {
+  const wake = { at: 0n, fired: null };
+  wake.fired = new Promise((resolve) =>
+    setTimeout(() => {
+      wake.at = now();
+      resolve();
+    }, TIMER_MS),
+  );
+  return wake;
+}
+
+// A byte written to `writeFd` TIMER_MS from now; `at` is when it was written.
+function byteWake(writeFd, byte) {
+  const wake = { at: 0n };
+  setTimeout(() => {
+    wake.at = now();
+    fs.writeSync(writeFd, byte);
+  }, TIMER_MS);
+  return wake;
+}
+
 // asyncjob, timer wakes: a job waits m times through jobAwait for a 5 ms timer
 function jobTimerWaits(m, lat) {
   for (let i = 0; i < m; i++) {
-    let t0 = 0n;
-    jobAwait(
-      new Promise((r) =>
-        setTimeout(() => {
-          t0 = now();
-          r();
-        }, TIMER_MS),
-      ),
-    );
-    lat.push(Number(now() - t0));
+    const wake = timerWake();
+    jobAwait(wake.fired);
+    lat.push(Number(now() - wake.at));
   }
   return m;
 }
 // async/await, timer wakes
 async function asyncTimerWaits(m, lat) {
   for (let i = 0; i < m; i++) {
-    let t0 = 0n;
-    await new Promise((r) =>
-      setTimeout(() => {
-        t0 = now();
-        r();
-      }, TIMER_MS),
-    );
-    lat.push(Number(now() - t0));
+    const wake = timerWake();
+    await wake.fired;
+    lat.push(Number(now() - wake.at));
   }
   return m;
 }
@@ -231,11 +242,7 @@ function jobFdWaits(m, lat, spurious) {
   const one = Buffer.from('x');
   const buf = Buffer.alloc(16);
   for (let i = 0; i < m; i++) {
-    let t0 = 0n;
-    setTimeout(() => {
-      t0 = now();
-      fs.writeSync(writeFd, one);
-    }, TIMER_MS);
+    const wake = byteWake(writeFd, one);
     for (;;) {
       pauseJob();
       try {
@@ -247,7 +254,7 @@ function jobFdWaits(m, lat, spurious) {
         spurious.count++; // resumed before the byte came: wait again
       }
     }
-    lat.push(Number(now() - t0));
+    lat.push(Number(now() - wake.at));
   }
   return m;
 }
@@ -258,19 +265,15 @@ async function asyncFdWaits(m, lat) {
   const one = Buffer.from('x');
   try {
     for (let i = 0; i < m; i++) {
-      let t0 = 0n;
       const got = new Promise((resolve, reject) => {
         sock.once('data', resolve);
         sock.once('error', reject);
       });
-      setTimeout(() => {
-        t0 = now();
-        fs.writeSync(writeFd, one);
-      }, TIMER_MS);
+      const wake = byteWake(writeFd, one);
       const data = await got;
       sock.removeAllListeners('error');
       if (data.length !== 1) fail(`socket read ${data.length} bytes, not 1`);
-      lat.push(Number(now() - t0));
+      lat.push(Number(now() - wake.at));
     }
   } finally {
     sock.destroy(); // closes readFd
@@ -522,40 +525,20 @@ function cancelAll(jobs) {
   jobs.length = 0;
 }
 
-function coldStarts(k) {
+// k cold starts: each a startJob() that needs a new host thread, back to back (a burst), or with
+// the event loop idling `gapMs` before each (a server whose pool grows now and then), so that no
+// start waits behind another's thread.
+async function coldStarts(k, gapMs = 0) {
   cleanupThread(); // no jobs in use here: every idle host thread ends
   const jobs = [];
   const times = [];
   try {
     for (let i = 0; i < k; i++) {
+      if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs));
       const t0 = now();
       const r = startJob(null, null, pauser);
       const t1 = now();
       if (r.status !== ASYNC_PAUSE) fail(`cold start: ${describeStartFailure(r, i)}`);
-      jobs.push(r.job);
-      times.push(Number(t1 - t0));
-    }
-  } finally {
-    cancelAll(jobs);
-    cleanupThread();
-  }
-  times.sort((a, b) => a - b);
-  return { median: median(times), p99: percentile(times, 99), max: times[times.length - 1], k };
-}
-
-// Cold starts one at a time, the event loop idling `gapMs` in between (a server whose pool grows
-// now and then rather than in a burst), so that no start waits behind another's thread.
-async function spacedColdStarts(k, gapMs) {
-  cleanupThread();
-  const jobs = [];
-  const times = [];
-  try {
-    for (let i = 0; i < k; i++) {
-      await new Promise((resolve) => setTimeout(resolve, gapMs));
-      const t0 = now();
-      const r = startJob(null, null, pauser);
-      const t1 = now();
-      if (r.status !== ASYNC_PAUSE) fail(`spaced cold start: ${describeStartFailure(r, i)}`);
       jobs.push(r.job);
       times.push(Number(t1 - t0));
     }
@@ -777,8 +760,8 @@ async function main() {
   judge('pause+resume median, one core busy', `<= ${fmtNs(T.rtBusyNs)}`, fmtNs(rt.busy.median), rt.busy.median <= T.rtBusyNs);
 
   // 4
-  const cold = coldStarts(K);
-  const spaced = await spacedColdStarts(SPACED_K, 5);
+  const cold = await coldStarts(K);
+  const spaced = await coldStarts(SPACED_K, 5);
   const pooled = await pooledStarts();
   results.starts = { cold, spaced, pooled };
   console.log(

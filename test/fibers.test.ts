@@ -477,23 +477,31 @@ describe('asyncjob/fibers in child processes', function () {
       let finallyRan = 0;
       Fiber(() => {}).run(); // the pool exists
       cleanupThread();
-      const before = threads();
-      (function drop() {
-        for (let i = 0; i < N; i++) {
-          Fiber(function () {
-            try {
-              Fiber.yield();
-            } catch (e) {
-              seen.push(e.message);
-              throw e;
-            } finally {
-              finallyRan++;
-            }
-          }).run();
-        }
-      })();
-      const paused = threads();
       (async () => {
+        // A joined thread can still be listed in /proc for a moment (the kernel wakes the joiner
+        // before it removes the task): count once the number stays put.
+        let before = threads();
+        for (let i = 0; i < 50; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+          const settled = threads();
+          if (settled === before) break;
+          before = settled;
+        }
+        (function drop() {
+          for (let i = 0; i < N; i++) {
+            Fiber(function () {
+              try {
+                Fiber.yield();
+              } catch (e) {
+                seen.push(e.message);
+                throw e;
+              } finally {
+                finallyRan++;
+              }
+            }).run();
+          }
+        })();
+        const paused = threads();
         for (let i = 0; i < 100 && finallyRan < N; i++) {
           global.gc();
           await new Promise((r) => setTimeout(r, 20));

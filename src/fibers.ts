@@ -21,6 +21,7 @@ import {
   pauseJob,
   startJob,
 } from './index';
+import { binding } from './binding';
 
 /** A fiber: a function running on a stack of its own that can yield anywhere in its call stack. */
 interface Fiber {
@@ -214,7 +215,11 @@ function fiberEntry(fn: (...args: unknown[]) => unknown, args: unknown[]): { val
 }
 
 function adoptJob(): void {
-  states.get(running[running.length - 1])!.job = getCurrentJob();
+  const job = getCurrentJob()!;
+  states.get(running[running.length - 1])!.job = job;
+  // node-fibers lets a process end with fibers yielded (its generator examples do): the warning
+  // about jobs still paused at exit does not count fibers.
+  binding.quietAtExit(job);
 }
 
 function ended(state: FiberState): void {

@@ -16,6 +16,7 @@ import { AbortError, asyncjobError, describeReceived, invalidArgType, outOfRange
 import { refuseThenable, validateJobFunction, validateJobOrNull } from './job-arguments';
 import type { NativeAsyncJob, NativeJobFunction as NativeJobFunctionHandle } from '../types/binding';
 import { WaitCtx } from './wait-ctx';
+import { pausedOutsideJob } from './warnings';
 
 /**
  * A job: a function running on a stack of its own that can pause anywhere in its call stack.
@@ -343,6 +344,7 @@ export function pauseJob(): boolean {
 
 function checkPause(): void {
   const job = binding.getCurrentJob();
+  if (job === null) pausedOutsideJob();
   if (job !== null && vmWatchdogDepth.get(job)) {
     throw asyncjobError(
       'ERR_ASYNCJOB_PAUSE_IN_VM_TIMEOUT',

@@ -3,6 +3,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { ASYNC_FINISH, ASYNC_PAUSE, pauseJob, startJob } from 'asyncjob';
+import { QUIET_EXIT_ENV, expectExitWarning } from './exit-warning';
 import { budget } from './time-scale';
 
 // ARCHITECTURE.md pitfall 4: teardown with jobs still paused, and termination landing on a job
@@ -71,7 +72,7 @@ describe('teardown with jobs paused', function () {
 
   it('the process ends normally with jobs paused', () => {
     const r = runChild(`${PAUSE_FIVE} process.on('exit', () => console.log('exiting with', held.length, 'paused'));`);
-    expect(r.stderr).to.equal('');
+    expectExitWarning(r.stderr, 5);
     expect(r.signal).to.equal(null);
     expect(r.status).to.equal(0);
     expect(r.stdout.trim()).to.equal('exiting with 5 paused');
@@ -107,7 +108,7 @@ describe('teardown with jobs paused', function () {
       r = startJob(r.job, null, null);
       const kept = startJob(null, null, () => { pauseJob(); });
       runJob(() => { pauseJob(); return 'from runJob'; }).then((v) => parentPort.postMessage({ ret: r.ret, kept: kept.status, v }));
-    `), { eval: true, workerData: packagePath });
+    `), { eval: true, workerData: packagePath, env: QUIET_EXIT_ENV });
     const message = await new Promise((resolve) => worker.once('message', resolve));
     expect(message).to.deep.equal({ ret: 42, kept: ASYNC_PAUSE, v: 'from runJob' });
     expect(await exitOf(worker)).to.equal(0);
@@ -118,7 +119,7 @@ describe('teardown with jobs paused', function () {
       for (let i = 0; i < 5; i++) startJob(null, null, () => { pauseJob(); });
       parentPort.postMessage('paused');
       setInterval(() => {}, 1000);
-    `), { eval: true, workerData: packagePath });
+    `), { eval: true, workerData: packagePath, env: QUIET_EXIT_ENV });
     await new Promise((resolve) => worker.once('message', resolve));
     expect(await worker.terminate()).to.equal(1);
   });
@@ -128,7 +129,7 @@ describe('teardown with jobs paused', function () {
       parentPort.postMessage('spinning');
       startJob(null, null, () => { for (;;) {} });
       parentPort.postMessage('the worker went on after termination');
-    `), { eval: true, workerData: packagePath });
+    `), { eval: true, workerData: packagePath, env: QUIET_EXIT_ENV });
     const messages: unknown[] = [];
     worker.on('message', (m) => messages.push(m));
     await new Promise((resolve) => worker.once('message', resolve));
@@ -142,7 +143,7 @@ describe('teardown with jobs paused', function () {
       startJob(null, null, () => { pauseJob(); });
       startJob(null, null, () => { process.exit(5); });
       parentPort.postMessage('the worker went on after process.exit()');
-    `), { eval: true, workerData: packagePath });
+    `), { eval: true, workerData: packagePath, env: QUIET_EXIT_ENV });
     const messages: unknown[] = [];
     worker.on('message', (m) => messages.push(m));
     expect(await exitOf(worker)).to.equal(5);
@@ -162,7 +163,7 @@ describe('teardown with jobs paused', function () {
         }).then(loop);
         loop();
         setTimeout(() => parentPort.postMessage('running'), 5);
-      `), { eval: true, workerData: packagePath });
+      `), { eval: true, workerData: packagePath, env: QUIET_EXIT_ENV });
       await new Promise((resolve) => worker.once('message', resolve));
       expect(await worker.terminate()).to.equal(1);
     }
@@ -189,7 +190,7 @@ describe('teardown with jobs paused', function () {
           if (n === 1000) parentPort.postMessage('went on after termination');
         }
       `,
-        { eval: true, workerData: { packagePath, clientPath } },
+        { eval: true, workerData: { packagePath, clientPath }, env: QUIET_EXIT_ENV },
       );
       const messages: unknown[] = [];
       worker.on('message', (m) => messages.push(m));
@@ -218,7 +219,7 @@ describe('teardown with jobs paused', function () {
         parentPort.postMessage('making');
         for (;;) client.pauser(1);
       `,
-        { eval: true, workerData: { packagePath, clientPath } },
+        { eval: true, workerData: { packagePath, clientPath }, env: QUIET_EXIT_ENV },
       );
       await new Promise((resolve) => worker.once('message', resolve));
       await new Promise((resolve) => setTimeout(resolve, (i % 5) + Math.random()));

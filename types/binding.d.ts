@@ -104,6 +104,11 @@ export interface Binding {
   unblockPause(): void;
   /** For util.inspect: 0 paused, 1 running, 2 finished; plus 4 for a live native job. */
   jobState(job: NativeAsyncJob): number;
+  /** What to write to stderr about the jobs still paused when this thread ends (textForMany with
+   * %n for their number), once, after its last JavaScript; no arguments: nothing. */
+  setExitWarning(textForOne?: string, textForMany?: string): void;
+  /** The exit warning does not count this job (a Fiber of asyncjob/fibers). */
+  quietAtExit(job: NativeAsyncJob): void;
   /** For util.inspect: a copy of the Map of keys with fds (key -> internal id) and whether a
    * callback (JavaScript or C) is set; null once freed. */
   waitCtxInspectState(ctx: NativeWaitCtx): { keys: Map<unknown, number>; callback: boolean } | null;

@@ -4,8 +4,12 @@
 #include <v8.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <mutex>
 #include <new>
 #include <optional>
+#include <string>
 #include <type_traits>
 #include <unordered_map>
 #include <unordered_set>
@@ -142,6 +146,10 @@ struct JsEnv {
   // Set while Teardown cancels: cancelled jobs end by termination instead of unwinding.
   bool terminating = false;
   std::unordered_set<JsJobState*> paused;  // started, not finished, not running
+  // What to say on stderr about jobs still paused when the thread ends (src/warnings.ts sets it;
+  // empty: nothing), for 1 job and for %n jobs. Said once: by Teardown, or at exit() for a
+  // process.exit(), which runs no teardown.
+  std::string exitWarningOne, exitWarningMany;
   // Every JavaScript or native job started and not finished, by id: how a job whose handle was
   // garbage-collected is found again (cancelCollected).
   std::unordered_map<double, JsJobState*> live;
@@ -158,6 +166,7 @@ struct JsJobState {
   asyncjob_job* core = nullptr;  // known from its first pause on
   bool native = false;
   bool running = false;
+  bool quietAtExit = false;  // not counted by the exit warning (a Fiber: see src/fibers.ts)
   CancelMode cancelMode = CancelMode::None;
   double id = 0;
   // The function and its arguments (an array), for the host thread to read as the job starts:
@@ -704,6 +713,12 @@ Napi::Value CancelJob(const Napi::CallbackInfo& info) {
 }
 
 // A job's id, which src/jobs.ts registers for cancelCollected when its handle is collected.
+// quietAtExit(job): the exit warning does not count this job.
+Napi::Value QuietAtExit(const Napi::CallbackInfo& info) {
+  LiveJobArgument(info)->quietAtExit = true;
+  return info.Env().Undefined();
+}
+
 Napi::Value JobId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), LiveJobArgument(info)->id);
 }
@@ -787,6 +802,65 @@ Napi::Value CleanupThread(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// setExitWarning(textForOne, textForMany) or setExitWarning(): what to say about the jobs still
+// paused when this thread ends (textForMany with %n for their number), or nothing.
+Napi::Value SetExitWarning(const Napi::CallbackInfo& info) {
+  JsEnv* je = GetJsEnv(info.Env());
+  const bool on = info.Length() >= 2 && info[0].IsString() && info[1].IsString();
+  je->exitWarningOne = on ? info[0].As<Napi::String>().Utf8Value() : std::string();
+  je->exitWarningMany = on ? info[1].As<Napi::String>().Utf8Value() : std::string();
+  return info.Env().Undefined();
+}
+
+// Says on stderr how many jobs are still paused as the thread ends, once. Makes no JavaScript
+// call (none may run any more), so it writes to the process's stderr itself.
+void WarnOfPausedJobs(JsEnv* je) {
+  size_t n = 0;
+  for (const JsJobState* st : je->paused) n += st->quietAtExit ? 0 : 1;
+  std::string text = n == 1 ? je->exitWarningOne : je->exitWarningMany;
+  je->exitWarningOne.clear();
+  je->exitWarningMany.clear();
+  if (n == 0 || text.empty()) return;
+  const size_t at = text.find("%n");
+  if (at != std::string::npos) text.replace(at, 2, std::to_string(n));
+  std::fprintf(stderr, "%s\n", text.c_str());
+  std::fflush(stderr);
+}
+
+// The environments not torn down yet. process.exit() on the main thread ends the process with
+// exit() and runs no environment cleanup (Teardown), so an exit() handler warns for those.
+std::mutex& liveEnvsMutex() {
+  static std::mutex* m = new std::mutex;  // never destroyed: the exit() handler may still use it
+  return *m;
+}
+std::vector<JsEnv*>& liveEnvs() {
+  static auto* v = new std::vector<JsEnv*>;
+  return *v;
+}
+
+void WarnAtExit() {
+  std::lock_guard<std::mutex> lock(liveEnvsMutex());
+  for (JsEnv* je : liveEnvs()) WarnOfPausedJobs(je);
+}
+
+void RememberAtExit(JsEnv* je) {
+  std::lock_guard<std::mutex> lock(liveEnvsMutex());
+  static bool registered = false;
+  if (!registered) registered = std::atexit(WarnAtExit) == 0;
+  liveEnvs().push_back(je);
+}
+
+void ForgetAtExit(JsEnv* je) {
+  std::lock_guard<std::mutex> lock(liveEnvsMutex());
+  auto& envs = liveEnvs();
+  for (auto it = envs.begin(); it != envs.end(); ++it) {
+    if (*it == je) {
+      envs.erase(it);
+      break;
+    }
+  }
+}
+
 Napi::Value JsJobsUnavailableReason(const Napi::CallbackInfo& info) {
   JsEnv* je = GetJsEnv(info.Env());
   if (je->lockerHeld) return info.Env().Null();
@@ -799,6 +873,8 @@ void Teardown(JsEnv* je) {
   // the count around each callback, and a host thread's pauseJob() returns during this one.
   v8::HandleScope scope(je->isolate);
   je->terminating = true;
+  WarnOfPausedJobs(je);
+  ForgetAtExit(je);
   while (!je->paused.empty()) {
     JsJobState* st = *je->paused.begin();
     try {
@@ -877,6 +953,7 @@ void InitJsJobs(Napi::Env env, Napi::Object exports) {
   je->outcome = Napi::Persistent(Napi::Object::New(env));
   env.SetInstanceData<JsEnv>(je);
   tThreadJsEnv = je;
+  RememberAtExit(je);
   napi_add_env_cleanup_hook(env, TeardownHook, je);
 
   exports.Set("AsyncJob", asyncJobClass);
@@ -897,6 +974,8 @@ void InitJsJobs(Napi::Env env, Napi::Object exports) {
   exports.Set("blockPause", Napi::Function::New(env, BlockPause, "blockPause"));
   exports.Set("unblockPause", Napi::Function::New(env, UnblockPause, "unblockPause"));
   exports.Set("jobState", Napi::Function::New(env, JobState, "jobState"));
+  exports.Set("quietAtExit", Napi::Function::New(env, QuietAtExit, "quietAtExit"));
+  exports.Set("setExitWarning", Napi::Function::New(env, SetExitWarning, "setExitWarning"));
 }
 
 }  // namespace asyncjob::addon

@@ -84,7 +84,9 @@ function runChild(mode, start, count, steps, { mutant = null, path: casePath, sh
   if (casePath) args.push('--path', casePath);
   if (shrink) args.push('--shrink');
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The debug switch on: the model checks the warning of pauseJob() outside a job (§ Warnings).
+    const env = { ...process.env, NODE_DEBUG: [process.env.NODE_DEBUG, 'asyncjob'].filter(Boolean).join(',') };
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
     const results = [];
     let current = null;
     let stdout = '';

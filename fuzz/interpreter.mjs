@@ -8,6 +8,7 @@
 // program. The model follows along; each context checks it is the one the model says runs.
 import * as fs from 'node:fs';
 import { AsyncResource } from 'node:async_hooks';
+import { debuglog } from 'node:util';
 import * as vm from 'node:vm';
 
 import {
@@ -28,6 +29,15 @@ export class Mismatch extends Error {
 }
 
 const RET_UNSET = Symbol('ret not written');
+// § Warnings: "With the debug switch on, NODE_DEBUG=asyncjob, the first such call [pauseJob()
+// outside any job] on a thread also emits a warning ... ASYNCJOB_PAUSE_OUTSIDE_JOB". Counted per
+// thread (this module loads once per thread): pauses outside a job, and the warnings seen.
+// fuzz/cli.mjs runs the fuzzer with the switch on.
+const DEBUG_SWITCH = debuglog('asyncjob').enabled;
+const outsideJob = { pauses: 0, warnings: 0 };
+process.on('warning', (w) => {
+  if (w.code === 'ASYNCJOB_PAUSE_OUTSIDE_JOB') outsideJob.warnings++;
+});
 const MAX_JOBS = 40;
 const MAX_CTXS = 16;
 const MAX_PIPES = 10;
@@ -311,6 +321,7 @@ export class Run {
       // timeout], its pauses are blocked ...: pauseJob() throws ERR_ASYNCJOB_PAUSE_IN_VM_TIMEOUT,
       // and native code's asyncjob_pause_job() returns 1 at once." Outside a job: pauseJob's own rule.
       const js = a.via === 'vm';
+      if (js && cur === null) outsideJob.pauses++;
       const expected = js ? (cur !== null ? error(Error, 'ERR_ASYNCJOB_PAUSE_IN_VM_TIMEOUT') : value(true)) : value(1);
       globalThis.__asyncjobFuzzInVm = js ? () => this.api.pauseJob() : () => this.client.pauseFromNative();
       this.check(`pause (${a.via}) inside a vm run with a timeout`, expected, this.call(() => VM_PAUSE.runInThisContext({ timeout: 600000 })));
@@ -318,11 +329,13 @@ export class Run {
     }
     if (a.via === 'scope') {
       // § pauseJob: "Throws ERR_ASYNCJOB_PAUSE_IN_ASYNC_SCOPE when called inside a nested async scope".
+      if (cur === null) outsideJob.pauses++;
       const expected = cur !== null && cur.blocked === 0 ? error(Error, 'ERR_ASYNCJOB_PAUSE_IN_ASYNC_SCOPE') : value(true);
       this.check('pauseJob() in AsyncResource.runInAsyncScope', expected, this.call(() => new AsyncResource('fuzz').runInAsyncScope(() => this.api.pauseJob())));
       return;
     }
     const pauses = this.m.pause(cur);
+    if (cur === null && a.via !== 'native') outsideJob.pauses++; // pauseJob() or ASYNC_pause_job()
     const step = this.step;
     // Not through call(): in a job that cancelJob() resumed, the pause throws the reason and the
     // job unwinds (§ cancelJob).
@@ -1008,6 +1021,12 @@ export class Run {
       }
     }
     for (const ctx of this.m.ctxs) if (!ctx.freed) this.do_ctxFree({ ctx: ctx.id });
+    // process.emitWarning() emits on a later tick.
+    await new Promise((resolve) => setImmediate(resolve));
+    const warnings = DEBUG_SWITCH && outsideJob.pauses > 0 ? 1 : 0;
+    if (outsideJob.warnings !== warnings) {
+      this.fail('ASYNCJOB_PAUSE_OUTSIDE_JOB warnings on this thread', `${warnings} (${outsideJob.pauses} pauses outside a job, NODE_DEBUG=asyncjob ${DEBUG_SWITCH ? 'on' : 'off'})`, String(outsideJob.warnings));
+    }
     this.check('cleanupThread() at the end', this.m.cleanupThread(), this.call(() => this.api.cleanupThread()));
     this.checkInUse();
     this.closePipes();

@@ -208,4 +208,16 @@ export const MUTANTS = {
     } },
     ossl,
   }),
+
+  // pauseJob() outside a job warns every time under NODE_DEBUG=asyncjob, not once per thread.
+  'outside-warning-repeats': ({ main, ossl }) => ({
+    main: {
+      ...main,
+      pauseJob: () => {
+        if (main.getCurrentJob() === null) process.emitWarning('mutant', { code: 'ASYNCJOB_PAUSE_OUTSIDE_JOB' });
+        return main.pauseJob();
+      },
+    },
+    ossl,
+  }),
 };

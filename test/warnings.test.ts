@@ -109,11 +109,11 @@ describe('warning: jobs still paused when the process or a worker ends', functio
       const r = runChild(`
         const { Worker } = require('node:worker_threads');
         const worker = new Worker(\`
-          const { parentPort } = require('node:worker_threads');
-          const { startJob, pauseJob } = require(${JSON.stringify(packagePath)});
+          const { parentPort, workerData } = require('node:worker_threads');
+          const { startJob, pauseJob } = require(workerData);
           for (let i = 0; i < 3; i++) startJob(null, null, () => { pauseJob(); });
           ${ending}
-        \`, { eval: true });
+        \`, { eval: true, workerData: process.argv[1] });
         const id = worker.threadId; // -1 once it has exited
         worker.on('message', () => worker.terminate());
         worker.on('exit', (c) => console.log('worker', id, 'exit', c));`);
@@ -137,9 +137,9 @@ describe('warning: jobs still paused when the process or a worker ends', functio
     const worker = runChild(`
       const { Worker } = require('node:worker_threads');
       new Worker(\`
-        const { startJob, pauseJob } = require(${JSON.stringify(packagePath)});
+        const { startJob, pauseJob } = require(require('node:worker_threads').workerData);
         startJob(null, null, () => { pauseJob(); });
-      \`, { eval: true, env: { ...process.env, ASYNCJOB_NO_EXIT_WARNING: '1' } })
+      \`, { eval: true, workerData: process.argv[1], env: { ...process.env, ASYNCJOB_NO_EXIT_WARNING: '1' } })
         .on('exit', (c) => console.log('worker exit', c));`);
     expect(worker.stdout).to.equal('worker exit 0\n');
     expect(worker.stderr).to.equal('');

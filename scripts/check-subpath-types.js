@@ -27,12 +27,15 @@ const MODES = [
   ['ts7', 'bundler', 'esnext', ['.ts']],
 ];
 
-// 'asyncjob', 'asyncjob/openssl', … from the installed package's exports.
+// 'asyncjob', 'asyncjob/openssl', … from the installed package's exports: the subpaths that are
+// modules, not './package.json' (exported as a plain file for tools that read it).
 function subpathsOf(packageDir) {
   const manifest = JSON.parse(fs.readFileSync(path.join(packageDir, 'package.json'), 'utf8'));
   const exportsField = manifest.exports;
   if (exportsField === null || typeof exportsField !== 'object') throw new Error(`${manifest.name} has no exports map`);
-  return Object.keys(exportsField).map((key) => (key === '.' ? manifest.name : `${manifest.name}/${key.replace(/^\.\//, '')}`));
+  return Object.keys(exportsField)
+    .filter((key) => !key.endsWith('.json'))
+    .map((key) => (key === '.' ? manifest.name : `${manifest.name}/${key.replace(/^\.\//, '')}`));
 }
 
 // CommonJS files import with `import m = require()`, which also takes a module that is `export =`

@@ -44,10 +44,11 @@ function run(command, args, options = {}) {
   return execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], ...options });
 }
 
-// Runs npm, prints what it said (stdout and stderr, with a prefix), and returns its warnings.
+// Runs npm, prints what it said (stderr merged into stdout, in order, with a prefix), and
+// returns its warnings.
 function npm(args, options) {
-  const result = spawnSync('npm', args, { encoding: 'utf8', ...options });
-  const said = `${result.stdout}${result.stderr}`.trim();
+  const result = spawnSync('sh', ['-c', 'exec npm "$@" 2>&1', 'npm', ...args], { encoding: 'utf8', ...options });
+  const said = result.stdout.trim();
   for (const line of said.split('\n').filter(Boolean)) log(`  npm: ${line}`);
   if (result.status !== 0) throw new Error(`npm ${args.join(' ')} exited with ${result.status}`);
   return said.split('\n').filter((line) => /^npm warn/i.test(line));

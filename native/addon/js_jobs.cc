@@ -30,22 +30,25 @@ constexpr uintptr_t kStackMargin = 128 * 1024;
 
 
 // The async context (AsyncContextFrame, where Node keeps AsyncLocalStorage) lives in V8's
-// continuation-preserved embedder data, one value per isolate, not per stack.
-v8::Local<v8::Value> GetAsyncContext(v8::Isolate* isolate) {
-#if V8_MAJOR_VERSION >= 12
-  return isolate->GetContinuationPreservedEmbedderData();
+// continuation-preserved embedder data, one value per isolate, not per stack. V8 14.6 (Node 26)
+// deprecates its getter and setter for V2 ones, which hold any v8::Data in the same place.
+#if V8_MAJOR_VERSION > 14 || (V8_MAJOR_VERSION == 14 && V8_MINOR_VERSION >= 6)
+using AsyncContext = v8::Local<v8::Data>;
+AsyncContext GetAsyncContext(v8::Isolate* isolate) { return isolate->GetContinuationPreservedEmbedderDataV2(); }
+void SetAsyncContext(v8::Isolate* isolate, AsyncContext value) { isolate->SetContinuationPreservedEmbedderDataV2(value); }
+#elif V8_MAJOR_VERSION >= 12
+using AsyncContext = v8::Local<v8::Value>;
+AsyncContext GetAsyncContext(v8::Isolate* isolate) { return isolate->GetContinuationPreservedEmbedderData(); }
+void SetAsyncContext(v8::Isolate* isolate, AsyncContext value) { isolate->SetContinuationPreservedEmbedderData(value); }
 #else
+using AsyncContext = v8::Local<v8::Value>;
+AsyncContext GetAsyncContext(v8::Isolate* isolate) {
   return isolate->GetCurrentContext()->GetContinuationPreservedEmbedderData();
-#endif
 }
-
-void SetAsyncContext(v8::Isolate* isolate, v8::Local<v8::Value> value) {
-#if V8_MAJOR_VERSION >= 12
-  isolate->SetContinuationPreservedEmbedderData(value);
-#else
+void SetAsyncContext(v8::Isolate* isolate, AsyncContext value) {
   isolate->GetCurrentContext()->SetContinuationPreservedEmbedderData(value);
-#endif
 }
+#endif
 
 // The JS thread's side of a hand-off: unlock the isolate while a host thread runs.
 //
@@ -505,7 +508,7 @@ Napi::Value StartJob(const Napi::CallbackInfo& info) {
     }
   } else {
     JsJobState* args = st;
-    v8::Local<v8::Value> callerContext = GetAsyncContext(isolate);
+    AsyncContext callerContext = GetAsyncContext(isolate);
     status = asyncjob::startJob(asyncjob::JobKind::HostThread, &core, ctx, &ret, RunJsJob, &args,
                                 sizeof args);
     SetAsyncContext(isolate, callerContext);
@@ -587,7 +590,7 @@ Napi::Value PauseJob(const Napi::CallbackInfo& info) {
   JsEnv* je = GetJsEnv(env);
   v8::Isolate* isolate = je->isolate;
   if (asyncjob_get_current_job() == nullptr) return Napi::Boolean::New(env, true);
-  v8::Local<v8::Value> jobContext = GetAsyncContext(isolate);
+  AsyncContext jobContext = GetAsyncContext(isolate);
   const int resumed = asyncjob_pause_job();
   SetAsyncContext(isolate, jobContext);
   if (resumed == 0 && asyncjob::currentJobCancelled()) {
@@ -650,7 +653,7 @@ CancelOutcome Cancel(JsJobState* st, napi_value reason) {
   asyncjob_job* core = st->core;
   int ret = 0;
   const uint64_t releasesBefore = je->handOff->releases;
-  v8::Local<v8::Value> callerContext = GetAsyncContext(je->isolate);
+  AsyncContext callerContext = GetAsyncContext(je->isolate);
   asyncjob::cancelJob(&core, &ret);  // pauses return 0 at once from now on: it runs to its end
   SetAsyncContext(je->isolate, callerContext);
   st->running = false;

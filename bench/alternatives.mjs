@@ -32,7 +32,7 @@ import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
 import { median } from './median.mjs';
-import { ASYNC_FINISH, ASYNC_PAUSE, WaitCtx, cleanupThread, initThread, jobAwait, runJob, startJob } from 'asyncjob';
+import { ASYNC_FINISH, ASYNC_PAUSE, WaitCtx, cleanupThread, initThread, jobAwait, pauseJob, runJob, startJob } from 'asyncjob';
 
 const env = (name, def) => {
   const v = process.env[`ASYNCJOB_ALT_${name}`];
@@ -132,6 +132,21 @@ async function runJobCalls(n) {
   for (let i = 0; i < n; i++) s += await runJob(syncOnce, i);
   const t1 = now();
   if (s !== (n * (n + 1)) / 2) fail('runJob: wrong sum');
+  return Number(t1 - t0) / n;
+}
+
+// For reference, the bare pause+resume round trip of bench/js.mjs (startJob(job) + pauseJob()):
+// it shows which of its two speeds this machine's hand-offs between threads ran at.
+function pauseResume(n) {
+  let r = startJob(null, null, (k) => {
+    for (let i = 0; i < k; i++) pauseJob();
+    return k;
+  }, n);
+  if (r.status !== ASYNC_PAUSE) fail('job did not pause');
+  const t0 = now();
+  for (let i = 0; i < n; i++) r = startJob(r.job, null, null);
+  const t1 = now();
+  if (r.status !== ASYNC_FINISH || r.ret !== n) fail('job did not finish after n resumes');
   return Number(t1 - t0) / n;
 }
 
@@ -282,6 +297,7 @@ const benches = [
   { key: 'runJob', label: 'asyncjob: one runJob() per call (pooled start, jobAwait, end)', run: runJobCalls },
   { key: 'worker', label: 'worker + Atomics.wait (synckit\'s way), warm worker', run: workerCalls },
   { key: 'await', label: 'async/await (await addOne(i))', run: awaitCalls },
+  { key: 'rt', label: 'for reference: JS job pause+resume, no promise (bench:js)', run: pauseResume },
 ];
 
 function formatTime(ns) {

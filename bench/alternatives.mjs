@@ -13,7 +13,7 @@
 // figures are the cost of the mechanism itself. Also measured: a worker's start (new Worker up
 // to its first answer) and the RSS it adds; the RSS and threads a job adds while it waits in
 // jobAwait(); the heap an async function suspended in `await` holds.
-// Not measured: node-fibers (does not build on Node 16 or later) and deasync (a third-party
+// Not measured: node-fibers (does not work on Node 16 or later) and deasync (a third-party
 // native addon, not installed here); the table describes them from their documentation.
 //
 // One process; the per-call measurements alternate within every round (rotating the order), and
@@ -408,7 +408,7 @@ What each can do (the figures above are for the three measured here):
                       no shared closures); the calling thread and its event loop are blocked
                       for the whole call; one worker serves one call at a time
   async/await         the fastest; every caller up the stack must be async
-Not measured here: node-fibers (Node 15 and older only: it does not build on Node 16 or later)
+Not measured here: node-fibers (Node 15 and older only: it does not work on Node 16 or later)
 and deasync (a native addon that runs the event loop nested inside the synchronous call; not a
 dependency of this package).`);
   console.log(`\n(run took ${((Date.now() - started) / 1000).toFixed(1)} s)`);

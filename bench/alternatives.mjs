@@ -31,16 +31,10 @@ import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
-import { median } from './median.mjs';
+import { median, formatTime, settings } from './median.mjs';
 import { ASYNC_FINISH, ASYNC_PAUSE, WaitCtx, cleanupThread, initThread, jobAwait, pauseJob, runJob, startJob } from 'asyncjob';
 
-const env = (name, def) => {
-  const v = process.env[`ASYNCJOB_ALT_${name}`];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`ASYNCJOB_ALT_${name}=${v}: not a positive integer`);
-  return n;
-};
+const env = settings('ASYNCJOB_ALT_');
 const ROUNDS = env('ROUNDS', 11);
 const TARGET_MS = env('MS', 60);
 const STARTS = env('STARTS', 5);
@@ -300,10 +294,6 @@ const benches = [
   { key: 'rt', label: 'for reference: JS job pause+resume, no promise (bench:js)', run: pauseResume },
 ];
 
-function formatTime(ns) {
-  if (ns >= 1000) return `${(ns / 1000).toFixed(2)} µs`;
-  return `${ns.toFixed(ns >= 100 ? 0 : 1)} ns`;
-}
 function table(header, rows) {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');

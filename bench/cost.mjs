@@ -34,7 +34,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import { spawn } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { median } from './median.mjs';
+import { median, settings } from './median.mjs';
 import { awaitRoundTrip } from './await-loop.mjs';
 import {
   ASYNC_FINISH,
@@ -52,13 +52,7 @@ import {
   startJob,
 } from 'asyncjob';
 
-const env = (name, def) => {
-  const v = process.env[`ASYNCJOB_COST_${name}`];
-  if (v === undefined || v === '') return def;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n <= 0) throw new Error(`ASYNCJOB_COST_${name}=${v}: not a positive integer`);
-  return n;
-};
+const env = settings('ASYNCJOB_COST_');
 const N = env('N', 100);
 const M = env('M', 20);
 const ROUNDS = env('ROUNDS', 5);

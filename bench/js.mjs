@@ -8,7 +8,7 @@
 //   ASYNCJOB_BENCH_MS      target milliseconds per measurement (default 100)
 // Rounds stop early (and the table says so) if the run nears 25 s.
 import * as os from 'node:os';
-import { median } from './median.mjs';
+import { median, formatTime } from './median.mjs';
 import { awaitRoundTrip } from './await-loop.mjs';
 import { ASYNC_FINISH, ASYNC_PAUSE, initThread, pauseJob, startJob } from 'asyncjob';
 import Fiber from 'asyncjob/fibers';
@@ -100,11 +100,6 @@ const benches = [
   { key: 'gen', label: 'generator yield round trip (next() + yield)', run: generatorYield },
   { key: 'await', label: 'await Promise.resolve() round trip', run: awaitResolve },
 ];
-
-function formatTime(ns) {
-  if (ns >= 1000) return `${(ns / 1000).toFixed(2)} µs`;
-  return `${ns.toFixed(ns >= 100 ? 0 : 1)} ns`;
-}
 
 async function main() {
   const started = Date.now();

@@ -715,13 +715,13 @@ Napi::Value CancelJob(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), Cancel(st, info[1]));
 }
 
-// A job's id, which src/jobs.ts registers for cancelCollected when its handle is collected.
 // quietAtExit(job): the exit warning does not count this job.
 Napi::Value QuietAtExit(const Napi::CallbackInfo& info) {
   LiveJobArgument(info)->quietAtExit = true;
   return info.Env().Undefined();
 }
 
+// A job's id, which src/jobs.ts registers for cancelCollected when its handle is collected.
 Napi::Value JobId(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), LiveJobArgument(info)->id);
 }

@@ -26,12 +26,11 @@
 //   ASYNCJOB_ALT_JOBS     jobs waiting at once for the RSS figure (default 200)
 //   ASYNCJOB_ALT_AWAITS   suspended async functions for the heap figure (default 10000)
 // `--json` prints, at the end, one JSON object with every figure.
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
 import { MessageChannel, Worker, receiveMessageOnPort } from 'node:worker_threads';
-import { median, formatTime, settings } from './median.mjs';
+import { LINUX, formatTime, listTasks, median, readStatusKiB, settings, sleep } from './common.mjs';
 import { ASYNC_FINISH, ASYNC_PAUSE, WaitCtx, cleanupThread, initThread, jobAwait, pauseJob, runJob, startJob } from 'asyncjob';
 
 const env = settings('ASYNCJOB_ALT_');
@@ -42,7 +41,6 @@ const WORKERS = env('WORKERS', 4);
 const JOBS = env('JOBS', 200);
 const AWAITS = env('AWAITS', 10000);
 const JSON_OUT = process.argv.includes('--json');
-const LINUX = process.platform === 'linux';
 const BUDGET_MS = 20000; // the rounds stop early (and the output says so) past this
 
 v8.setFlagsFromString('--expose-gc');
@@ -50,16 +48,11 @@ const gc = vm.runInNewContext('gc'); // a full collection before heap and RSS sn
 v8.setFlagsFromString('--no-expose-gc');
 
 const now = () => process.hrtime.bigint();
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 function fail(message) {
   throw new Error(`bench: ${message}`);
 }
-function rssKiB() {
-  if (!LINUX) return process.memoryUsage().rss / 1024;
-  const m = fs.readFileSync('/proc/self/status', 'utf8').match(/^VmRSS:\s+(\d+) kB/m);
-  return Number(m[1]);
-}
-const threadCount = () => (LINUX ? fs.readdirSync('/proc/self/task').length : NaN);
+const rssKiB = () => (LINUX ? readStatusKiB('VmRSS') : process.memoryUsage().rss / 1024);
+const threadCount = () => (LINUX ? listTasks().length : NaN);
 
 // the asynchronous function every tool calls
 const addOne = async (x) => x + 1;

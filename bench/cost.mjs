@@ -34,7 +34,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import { spawn } from 'node:child_process';
 import { PerformanceObserver } from 'node:perf_hooks';
-import { median, settings } from './median.mjs';
+import { LINUX, listTasks, median, readStatusKiB, settings, sleep } from './common.mjs';
 import { awaitRoundTrip } from './await-loop.mjs';
 import {
   ASYNC_FINISH,
@@ -66,7 +66,6 @@ const BASE_MS = env('BASE_MS', 2000);
 const TIMEOUT_S = env('TIMEOUT_S', 300);
 const JSON_OUT = process.argv.includes('--json');
 const TIMER_MS = 5;
-const LINUX = process.platform === 'linux';
 
 // targets (issue 11)
 const T = {
@@ -85,7 +84,6 @@ const cpuUs = () => {
   const u = process.cpuUsage();
   return u.user + u.system;
 };
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 class BenchFailure extends Error {}
 function fail(message) {
@@ -123,19 +121,10 @@ function judge(figure, targetText, measuredText, met) {
 
 // ---------------------------------------------------------------- Linux /proc readers
 
-function readStatusKiB(field) {
-  if (!LINUX) return NaN;
-  const m = fs.readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
-  return m ? Number(m[1]) : NaN;
-}
 function countMaps() {
   if (!LINUX) return NaN;
   const text = fs.readFileSync('/proc/self/maps', 'utf8');
   return text.split('\n').filter((l) => l.length > 0).length;
-}
-function listTasks() {
-  if (!LINUX) return [];
-  return fs.readdirSync('/proc/self/task');
 }
 // per thread: CPU time (ns) and how many times the thread ran. From /proc/self/task/*/schedstat
 // (time on CPU in ns, timeslices run) where it exists; otherwise from .../stat (utime+stime, in

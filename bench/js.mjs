@@ -8,7 +8,7 @@
 //   ASYNCJOB_BENCH_MS      target milliseconds per measurement (default 100)
 // Rounds stop early (and the table says so) if the run nears 25 s.
 import * as os from 'node:os';
-import { median, formatTime } from './median.mjs';
+import { median, formatTime } from './common.mjs';
 import { awaitRoundTrip } from './await-loop.mjs';
 import { ASYNC_FINISH, ASYNC_PAUSE, initThread, pauseJob, startJob } from 'asyncjob';
 import Fiber from 'asyncjob/fibers';

@@ -8,7 +8,7 @@
 //   ASYNCJOB_BENCH_ROUNDS  rounds (default 15)
 //   ASYNCJOB_BENCH_MS      target milliseconds per measurement (default 100)
 import * as os from 'node:os';
-import { median } from './median.mjs';
+import { median } from './common.mjs';
 import { createRequire } from 'node:module';
 import { ASYNC_PAUSE, fiberBackend, startJob } from 'asyncjob';
 

@@ -1,5 +1,7 @@
 // What the benchmarks share: the median of a list of measurements (they report medians of
-// alternating rounds), a time's format, and their positive-integer environment settings.
+// alternating rounds), a time's format, their positive-integer environment settings, and the
+// process's own figures from /proc (Linux).
+import * as fs from 'node:fs';
 
 export function median(values) {
   const s = [...values].sort((a, b) => a - b);
@@ -22,4 +24,21 @@ export function settings(prefix) {
     if (!Number.isInteger(n) || n <= 0) throw new Error(`${prefix}${name}=${v}: not a positive integer`);
     return n;
   };
+}
+
+export const LINUX = process.platform === 'linux';
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A `kB` field of /proc/self/status (VmRSS, VmData, …) in KiB; NaN off Linux. */
+export function readStatusKiB(field) {
+  if (!LINUX) return NaN;
+  const m = fs.readFileSync('/proc/self/status', 'utf8').match(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'));
+  return m ? Number(m[1]) : NaN;
+}
+
+/** The ids of this process's threads (/proc/self/task); none off Linux. */
+export function listTasks() {
+  if (!LINUX) return [];
+  return fs.readdirSync('/proc/self/task');
 }

@@ -31,7 +31,11 @@ function restore() {
   if (fs.existsSync(savedPath)) fs.renameSync(savedPath, manifestPath);
 }
 
-const mode = process.argv[2];
-if (mode === 'strip') strip();
-else if (mode === 'restore') restore();
-else throw new Error(`usage: node scripts/pack-manifest.js strip|restore (got ${mode})`);
+if (require.main === module) {
+  const mode = process.argv[2];
+  if (mode === 'strip') strip();
+  else if (mode === 'restore') restore();
+  else throw new Error(`usage: node scripts/pack-manifest.js strip|restore (got ${mode})`);
+}
+
+module.exports = { KEPT };

@@ -18,6 +18,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { checkSubpathTypes } = require('./check-subpath-types');
+const { KEPT } = require('./pack-manifest');
 const { MAJORS, ensureNode, log } = require('./node-versions');
 
 const root = path.resolve(__dirname, '..');
@@ -129,8 +130,8 @@ function main() {
     // The packed package.json keeps only the scripts an installed package has a use for
     // (scripts/pack-manifest.js): npm lists every lifecycle script among those it warns about.
     const packedScripts = Object.keys(JSON.parse(run('tar', ['-xzOf', tarball, 'package/package.json'])).scripts ?? {});
-    const scriptsOk = packedScripts.join(',') === 'install,prepack,postpack';
-    log(`packed package.json scripts: ${packedScripts.join(', ')}${scriptsOk ? '' : ' (expected install, prepack, postpack)'}`);
+    const scriptsOk = packedScripts.join(',') === KEPT.join(',');
+    log(`packed package.json scripts: ${packedScripts.join(', ')}${scriptsOk ? '' : ` (expected ${KEPT.join(', ')})`}`);
     failures += scriptsOk ? 0 : 1;
 
     const project = path.join(work, 'prebuilt');

@@ -728,12 +728,14 @@ onWindows('WaitCtx on Windows (fds are sockets)', () => {
       const { workerData } = require('node:worker_threads');
       setTimeout(() => fs.writeSync(workerData, 'from a thread'), 50);
     `, { eval: true, workerData: writeFd });
+    // Listened for at once: the worker may have exited by the time the wait has been checked.
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
     try {
       expect(await ctx.wait({ timeout: 10000 })).to.deep.equal([readFd]);
       const buffer = Buffer.alloc(32);
       expect(buffer.toString('utf8', 0, fs.readSync(readFd, buffer))).to.equal('from a thread');
     } finally {
-      await new Promise((resolve) => worker.once('exit', resolve));
+      await exited;
       ctx.free();
     }
   });
